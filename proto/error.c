@@ -1,0 +1,20 @@
+#include "error.h"
+
+#include <string.h>
+
+const char *fmq_strerror(int err) {
+  switch (err) {
+  case FMQ_OK: return "ok";
+  case FMQ_ENEEDMORE: return "need more input";
+  case FMQ_EPROTO: return "protocol error";
+  case FMQ_EUTF8: return "invalid UTF-8";
+  case FMQ_EHTTP: return "malformed HTTP request";
+  case FMQ_ETOOBIG: return "message too big";
+  case FMQ_EHEADERS: return "request header fields too large";
+  case FMQ_EQUEUE: return "outbound queue full";
+  case FMQ_ELIMIT: return "limit reached";
+  case FMQ_ENOMEM: return "out of memory";
+  case FMQ_ESPACE: return "buffer too small";
+  }
+  return err < 0 ? strerror(-err) : "unknown error";
+}
