@@ -1,2 +1,381 @@
-/* placeholder: being written */
-typedef int fmq_placeholder;
+#include "conn.h"
+
+#include "client_proto.h"
+#include "error.h"
+#include "log.h"
+#include "ws_handshake.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define FMQ_WRITE_BATCH 64
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+
+static void conn_set_state(struct fmq_conn *c, enum fmq_conn_state state) {
+  struct fmq_server *s = c->server;
+  if (c->state == FMQ_CONN_OPEN)
+    s->nopen--;
+  c->state = state;
+  switch (state) {
+  case FMQ_CONN_HTTP:
+    fmq_server_arm(s, &s->handshake_deadlines, &c->deadline);
+    break;
+  case FMQ_CONN_OPEN:
+    s->nopen++;
+    fmq_server_arm(s, &s->idle_deadlines, &c->deadline);
+    fmq_server_arm(s, &s->ping_deadlines, &c->ping);
+    break;
+  case FMQ_CONN_CLOSING:
+    fmq_server_arm(s, &s->close_deadlines, &c->deadline);
+    fmq_deadline_disarm(&c->ping);
+    break;
+  case FMQ_CONN_CLOSED:
+    fmq_deadline_disarm(&c->deadline);
+    fmq_deadline_disarm(&c->ping);
+    break;
+  }
+}
+
+static void conn_free_http(struct fmq_conn *c) {
+  if (c->http == NULL)
+    return;
+  fmq_http_request_close(c->http);
+  free(c->http);
+  c->http = NULL;
+}
+
+static void on_close(uv_handle_t *h) {
+  struct fmq_conn *c = h->data;
+  conn_free_http(c);
+  fmq_ws_reader_close(&c->reader);
+  fmq_outq_close(&c->outq);
+  free(c);
+}
+
+void fmq_conn_abort(struct fmq_conn *c) {
+  if (c->state == FMQ_CONN_CLOSED)
+    return;
+  fmq_log_debug("conn %llu: closed", (unsigned long long)c->id);
+  conn_set_state(c, FMQ_CONN_CLOSED);
+  fmq_server_forget(c->server, c);
+  uv_close((uv_handle_t *)&c->tcp, on_close);
+}
+
+/* Queues b whatever the limit: handshake responses and close frames. */
+static void conn_push(struct fmq_conn *c, struct fmq_buf *b) {
+  if (b == NULL || fmq_outq_push(&c->outq, b) != 0) {
+    fmq_log_error("conn %llu: out of memory", (unsigned long long)c->id);
+    fmq_conn_abort(c);
+    return;
+  }
+  fmq_server_want_flush(c->server, c);
+}
+
+static struct fmq_buf *buf_copy(const void *p, size_t n) {
+  struct fmq_buf *b = fmq_buf_new(n);
+  if (b != NULL)
+    memcpy(b->data, p, n);
+  return b;
+}
+
+static void conn_send_close(struct fmq_conn *c, uint16_t code, const char *reason) {
+  if (c->flags & FMQ_CONN_CLOSE_SENT)
+    return;
+  uint8_t frame[FMQ_WS_HEADER_MAX + 2 + FMQ_WS_CONTROL_MAX];
+  size_t n = fmq_ws_close_frame_encode(frame, code, reason, reason ? strlen(reason) : 0);
+  c->flags |= FMQ_CONN_CLOSE_SENT;
+  conn_set_state(c, FMQ_CONN_CLOSING);
+  conn_push(c, buf_copy(frame, n));
+}
+
+/* RFC 6455 "fail the WebSocket connection": say why, then stop listening. */
+static void conn_fail(struct fmq_conn *c, uint16_t code, const char *reason) {
+  fmq_log_debug("conn %llu: failing with %u: %s", (unsigned long long)c->id, code, reason);
+  c->flags |= FMQ_CONN_INPUT_DONE | FMQ_CONN_CLOSE_AFTER_WRITE;
+  conn_send_close(c, code, reason);
+}
+
+void fmq_conn_close(struct fmq_conn *c, uint16_t code, const char *reason) {
+  if (c->state == FMQ_CONN_HTTP)
+    fmq_conn_abort(c);
+  else if (c->state == FMQ_CONN_OPEN)
+    conn_send_close(c, code, reason);
+}
+
+static void conn_refuse(struct fmq_conn *c, int status, const char *reason,
+                        const struct fmq_handshake *hs) {
+  char head[1024];
+  int n = hs ? fmq_handshake_render(hs, head, sizeof(head))
+             : fmq_http_render_error(status, reason, head, sizeof(head));
+  fmq_log_debug("conn %llu: refused with %d: %s", (unsigned long long)c->id, status, reason);
+  conn_free_http(c);
+  c->flags |= FMQ_CONN_INPUT_DONE | FMQ_CONN_CLOSE_AFTER_WRITE;
+  conn_set_state(c, FMQ_CONN_CLOSING);
+  conn_push(c, n > 0 ? buf_copy(head, (size_t)n) : NULL);
+}
+
+void fmq_conn_send(struct fmq_conn *c, struct fmq_buf *frame) {
+  if (frame == NULL) {
+    conn_fail(c, 1011, "internal error");
+    return;
+  }
+  if (c->state != FMQ_CONN_OPEN) {
+    fmq_buf_unref(frame);
+    return;
+  }
+  if (c->outq.bytes + frame->len > c->server->config->websocket.outbound_queue_limit) {
+    fmq_buf_unref(frame);
+    fmq_log_warn("conn %llu: outbound queue over %llu bytes, closing with 1013",
+                 (unsigned long long)c->id,
+                 (unsigned long long)c->server->config->websocket.outbound_queue_limit);
+    fmq_outq_drop_waiting(&c->outq);
+    conn_send_close(c, 1013, "outbound queue full");
+    return;
+  }
+  conn_push(c, frame);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  struct fmq_conn *c = req->handle->data;
+  if (status < 0 && c->state != FMQ_CONN_CLOSED)
+    fmq_conn_abort(c);
+}
+
+/* After the last frame we owe is written, send FIN and wait (bounded by
+ * the close deadline) for the peer's: closing first with unread input would
+ * reset the connection and could destroy the close frame in flight. */
+static void conn_shutdown_when_drained(struct fmq_conn *c) {
+  if (!(c->flags & FMQ_CONN_CLOSE_AFTER_WRITE) || (c->flags & FMQ_CONN_SHUT_DOWN) ||
+      c->outq.count > 0 || c->state == FMQ_CONN_CLOSED)
+    return;
+  c->flags |= FMQ_CONN_SHUT_DOWN;
+  if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0)
+    fmq_conn_abort(c);
+}
+
+static void on_write(uv_write_t *req, int status) {
+  struct fmq_conn *c = req->handle->data;
+  fmq_outq_written(&c->outq);
+  if (c->state == FMQ_CONN_CLOSED)
+    return;
+  if (status < 0) {
+    fmq_log_debug("conn %llu: write failed: %s", (unsigned long long)c->id, uv_strerror(status));
+    fmq_conn_abort(c);
+  } else if (fmq_outq_waiting(&c->outq)) {
+    fmq_server_want_flush(c->server, c);
+  } else {
+    conn_shutdown_when_drained(c);
+  }
+}
+
+void fmq_conn_flush(struct fmq_conn *c) {
+  uv_buf_t bufs[FMQ_WRITE_BATCH];
+  unsigned n = fmq_outq_gather(&c->outq, bufs, FMQ_WRITE_BATCH);
+  if (n == 0)
+    return;
+  int rc = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, bufs, n, on_write);
+  if (rc != 0) {
+    fmq_log_debug("conn %llu: write failed: %s", (unsigned long long)c->id, uv_strerror(rc));
+    fmq_conn_abort(c);
+  }
+}
+
+int fmq_conn_accept(struct fmq_listener *listener) {
+  struct fmq_server *s = listener->server;
+  struct fmq_conn *c = calloc(1, sizeof(*c));
+  if (c == NULL)
+    return UV_ENOMEM;
+  c->http = malloc(sizeof(*c->http));
+  if (c->http == NULL) {
+    free(c);
+    return UV_ENOMEM;
+  }
+  uv_tcp_init(s->loop, &c->tcp);
+  c->tcp.data = c;
+  c->server = s;
+  c->listener = listener;
+  c->id = ++s->next_conn_id;
+  fmq_http_request_init(c->http, s->config->websocket.max_header_size);
+  fmq_ws_reader_init(&c->reader, s->config->websocket.max_message_size);
+  fmq_outq_init(&c->outq);
+
+  int rc = uv_accept((uv_stream_t *)&listener->tcp, (uv_stream_t *)&c->tcp);
+  if (rc == 0)
+    rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+  if (rc != 0) {
+    c->state = FMQ_CONN_CLOSED;
+    uv_close((uv_handle_t *)&c->tcp, on_close);
+    return rc;
+  }
+  uv_tcp_nodelay(&c->tcp, 1);
+  c->next = s->conns;
+  if (s->conns != NULL)
+    s->conns->prev = c;
+  s->conns = c;
+  conn_set_state(c, FMQ_CONN_HTTP);
+  fmq_log_debug("conn %llu: accepted", (unsigned long long)c->id);
+  return 0;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  (void)suggested;
+  struct fmq_conn *c = h->data;
+  *buf = uv_buf_init((char *)c->server->read_buf, sizeof(c->server->read_buf));
+}
+
+/* Returns how many bytes the request took; the rest are WebSocket frames. */
+static size_t conn_read_http(struct fmq_conn *c, const uint8_t *p, size_t len) {
+  struct fmq_server *s = c->server;
+  size_t used = 0;
+  int rc = fmq_http_request_feed(c->http, p, len, &used);
+  if (rc == FMQ_ENEEDMORE)
+    return len;
+  if (rc == FMQ_EHTTP) {
+    conn_refuse(c, 400, "malformed HTTP request", NULL);
+    return len;
+  }
+  if (rc == FMQ_EHEADERS) {
+    conn_refuse(c, 431, "request header fields too large", NULL);
+    return len;
+  }
+
+  struct fmq_handshake hs;
+  const struct fmq_listen_config *lc = c->listener->config;
+  fmq_handshake_check(c->http, (const char *const *)lc->paths, lc->npaths, &hs);
+  if (hs.status != 101) {
+    conn_refuse(c, hs.status, hs.reason, &hs);
+    return len;
+  }
+  if (s->nopen >= s->config->limits.max_connections) {
+    conn_refuse(c, 503, "connection limit reached", NULL);
+    return len;
+  }
+  char head[512];
+  int n = fmq_handshake_render(&hs, head, sizeof(head));
+  conn_free_http(c);
+  conn_set_state(c, FMQ_CONN_OPEN);
+  conn_push(c, n > 0 ? buf_copy(head, (size_t)n) : NULL);
+  fmq_log_debug("conn %llu: upgraded", (unsigned long long)c->id);
+  return used;
+}
+
+static struct fmq_buf *control_frame(int opcode, const uint8_t *payload, size_t len) {
+  uint8_t head[FMQ_WS_HEADER_MAX];
+  size_t h = fmq_frame_header_encode(head, 1, opcode, len, NULL);
+  struct fmq_buf *b = fmq_buf_new(h + len);
+  if (b != NULL) {
+    memcpy(b->data, head, h);
+    memcpy(b->data + h, payload, len);
+  }
+  return b;
+}
+
+static void conn_on_text(struct fmq_conn *c, const uint8_t *text, size_t len) {
+  struct fmq_client_msg msg;
+  struct fmq_client_error err;
+  struct fmq_buf *reply;
+  if (fmq_client_parse(text, len, &msg, &err) != 0)
+    reply = fmq_client_encode_error(err.code, err.message, msg.id);
+  else if (msg.kind == FMQ_CLIENT_PING)
+    reply = fmq_client_encode_pong(msg.id);
+  else
+    reply = fmq_client_encode_error(FMQ_CE_UNKNOWN_TYPE, "unknown message type", msg.id);
+  fmq_client_msg_close(&msg);
+  fmq_conn_send(c, reply);
+}
+
+static void conn_on_close_frame(struct fmq_conn *c, const struct fmq_ws_event *ev) {
+  c->flags |= FMQ_CONN_CLOSE_RECEIVED | FMQ_CONN_INPUT_DONE | FMQ_CONN_CLOSE_AFTER_WRITE;
+  if (!(c->flags & FMQ_CONN_CLOSE_SENT))
+    conn_send_close(c, ev->close_code, NULL);
+  else
+    conn_shutdown_when_drained(c);
+}
+
+static void conn_on_event(struct fmq_conn *c, const struct fmq_ws_event *ev) {
+  int answering = !(c->flags & FMQ_CONN_CLOSE_SENT);
+  switch (ev->type) {
+  case FMQ_WS_EV_TEXT:
+    if (answering)
+      conn_on_text(c, ev->data, ev->len);
+    break;
+  case FMQ_WS_EV_BINARY:
+    if (answering)
+      fmq_conn_send(c, fmq_client_encode_error(FMQ_CE_UNAVAILABLE,
+                                               "publishing needs the MQTT bridge", NULL));
+    break;
+  case FMQ_WS_EV_PING:
+    if (answering)
+      fmq_conn_send(c, control_frame(FMQ_WS_PONG, ev->data, ev->len));
+    break;
+  case FMQ_WS_EV_CLOSE:
+    conn_on_close_frame(c, ev);
+    break;
+  case FMQ_WS_EV_PONG:
+  case FMQ_WS_EV_NONE:
+    break;
+  }
+}
+
+static void conn_read_frames(struct fmq_conn *c, uint8_t *p, size_t len) {
+  while (len > 0 && !(c->flags & FMQ_CONN_INPUT_DONE) && c->state != FMQ_CONN_CLOSED) {
+    size_t used = 0;
+    struct fmq_ws_event ev;
+    int rc = fmq_ws_reader_feed(&c->reader, p, len, &used, &ev);
+    if (rc < 0) {
+      conn_fail(c, fmq_ws_close_code_for(rc), fmq_strerror(rc));
+      return;
+    }
+    p += used;
+    len -= used;
+    conn_on_event(c, &ev);
+  }
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
+  struct fmq_conn *c = stream->data;
+  if (nread == 0)
+    return;
+  if (nread < 0) {
+    if (nread != UV_EOF)
+      fmq_log_debug("conn %llu: read failed: %s", (unsigned long long)c->id,
+                    uv_strerror((int)nread));
+    fmq_conn_abort(c);
+    return;
+  }
+  uint8_t *p = (uint8_t *)buf->base;
+  size_t len = (size_t)nread;
+  if (c->state == FMQ_CONN_HTTP) {
+    size_t used = conn_read_http(c, p, len);
+    p += used;
+    len -= used;
+  }
+  if (c->state == FMQ_CONN_OPEN)
+    fmq_server_arm(c->server, &c->server->idle_deadlines, &c->deadline);
+  if (c->state == FMQ_CONN_OPEN || c->state == FMQ_CONN_CLOSING)
+    conn_read_frames(c, p, len);
+}
+
+void fmq_conn_deadline_due(struct fmq_conn *c) {
+  switch (c->state) {
+  case FMQ_CONN_HTTP:
+    conn_refuse(c, 408, "request timeout", NULL);
+    break;
+  case FMQ_CONN_OPEN:
+    fmq_log_debug("conn %llu: idle timeout", (unsigned long long)c->id);
+    conn_send_close(c, 1001, "idle timeout");
+    break;
+  case FMQ_CONN_CLOSING:
+  case FMQ_CONN_CLOSED:
+    fmq_conn_abort(c);
+    break;
+  }
+}
+
+void fmq_conn_ping_due(struct fmq_conn *c) {
+  struct fmq_server *s = c->server;
+  fmq_server_arm(s, &s->ping_deadlines, &c->ping);
+  fmq_conn_send(c, fmq_buf_ref(s->ping_frame));
+}

@@ -1,1 +1,164 @@
-int main(void) { return 1; }
+#include "config.h"
+#include "log.h"
+#include "server.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <uv.h>
+
+extern char **environ;
+
+enum { OPT_LISTEN = 256, OPT_PATH, OPT_BROKER, OPT_LOG_LEVEL, OPT_WORKERS, OPT_CHECK_CONFIG };
+
+static const struct option long_options[] = {
+  {"config", required_argument, NULL, 'c'},
+  {"listen", required_argument, NULL, OPT_LISTEN},
+  {"path", required_argument, NULL, OPT_PATH},
+  {"broker", required_argument, NULL, OPT_BROKER},
+  {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+  {"workers", required_argument, NULL, OPT_WORKERS},
+  {"check-config", no_argument, NULL, OPT_CHECK_CONFIG},
+  {"version", no_argument, NULL, 'V'},
+  {"help", no_argument, NULL, 'h'},
+  {NULL, 0, NULL, 0},
+};
+
+static void usage(FILE *out) {
+  fputs("Usage: ferrymq [options]\n"
+        "WebSocket gateway to an MQTT broker.\n"
+        "\n"
+        "  -c, --config FILE     load the YAML configuration FILE\n"
+        "      --listen HOST:PORT  listen there instead of the configured listeners\n"
+        "      --path P          WebSocket upgrade path (default /mqtt)\n"
+        "      --broker URL      MQTT broker (default tcp://127.0.0.1:1883)\n"
+        "      --log-level L     error | warn | info | debug\n"
+        "      --workers N       event-loop threads (0: one per core)\n"
+        "      --check-config    validate the configuration and exit\n"
+        "  -V, --version         print the version and exit\n"
+        "  -h, --help            print this help and exit\n"
+        "\n"
+        "Precedence: built-in defaults < FILE < FERRYMQ_* environment < options.\n",
+        out);
+}
+
+/* The command line's settings, applied after the file and the environment. */
+struct cli {
+  const char *config_path;
+  const char *listen, *path, *broker, *log_level, *workers;
+  int check_config;
+};
+
+static int parse_cli(int argc, char **argv, struct cli *cli) {
+  int opt;
+  while ((opt = getopt_long(argc, argv, "c:Vh", long_options, NULL)) != -1) {
+    switch (opt) {
+    case 'c': cli->config_path = optarg; break;
+    case OPT_LISTEN: cli->listen = optarg; break;
+    case OPT_PATH: cli->path = optarg; break;
+    case OPT_BROKER: cli->broker = optarg; break;
+    case OPT_LOG_LEVEL: cli->log_level = optarg; break;
+    case OPT_WORKERS: cli->workers = optarg; break;
+    case OPT_CHECK_CONFIG: cli->check_config = 1; break;
+    case 'V':
+      printf("ferrymq %s\n", FMQ_VERSION);
+      exit(0);
+    case 'h':
+      usage(stdout);
+      exit(0);
+    default:
+      usage(stderr);
+      return -1;
+    }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "ferrymq: unexpected argument '%s'\n", argv[optind]);
+    usage(stderr);
+    return -1;
+  }
+  return 0;
+}
+
+static int load_config(struct fmq_config *c, const struct cli *cli, char *err, size_t errlen) {
+  if (fmq_config_init(c) != 0) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  if (cli->config_path && fmq_config_load_file(c, cli->config_path, err, errlen) != 0)
+    return -1;
+  if (fmq_config_apply_env(c, environ, err, errlen) != 0)
+    return -1;
+  if (cli->listen && fmq_config_set_listen(c, cli->listen, err, errlen) != 0)
+    return -1;
+  if (cli->path && fmq_config_set_path(c, cli->path, err, errlen) != 0)
+    return -1;
+  const struct { const char *key, *value, *option; } scalars[] = {
+    {"broker.url", cli->broker, "--broker"},
+    {"log.level", cli->log_level, "--log-level"},
+    {"workers", cli->workers, "--workers"},
+  };
+  for (size_t i = 0; i < sizeof(scalars) / sizeof(scalars[0]); i++)
+    if (scalars[i].value &&
+        fmq_config_set(c, scalars[i].key, scalars[i].value, scalars[i].option, err, errlen) != 0)
+      return -1;
+  return 0;
+}
+
+static int run(const struct fmq_config *config) {
+  uv_loop_t loop;
+  struct fmq_server server;
+  int rc = uv_loop_init(&loop);
+  if (rc != 0) {
+    fmq_log_error("event loop: %s", uv_strerror(rc));
+    return 1;
+  }
+  rc = fmq_server_init(&server, &loop, config);
+  if (rc != 0) {
+    fmq_log_error("startup: %s", uv_strerror(rc));
+    uv_loop_close(&loop);
+    return 1;
+  }
+  if (config->workers > 1)
+    fmq_log_warn("workers: %llu requested; this version runs one event loop",
+                 (unsigned long long)config->workers);
+  int failed = fmq_server_start(&server) != 0;
+  if (failed)
+    fmq_server_stop(&server);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  fmq_server_close(&server);
+  rc = uv_loop_close(&loop);
+  if (rc != 0) {
+    fmq_log_error("event loop did not close cleanly: %s", uv_strerror(rc));
+    return 1;
+  }
+  if (!failed)
+    fmq_log_info("stopped");
+  return failed;
+}
+
+int main(int argc, char **argv) {
+  struct cli cli = {0};
+  if (parse_cli(argc, argv, &cli) != 0)
+    return 2;
+
+  struct fmq_config config;
+  char err[FMQ_CONFIG_ERR_MAX];
+  if (load_config(&config, &cli, err, sizeof(err)) != 0) {
+    fprintf(stderr, "%s\n", err);
+    fmq_config_close(&config);
+    return 1;
+  }
+  if (cli.check_config) {
+    printf("%s: ok\n", cli.config_path ? cli.config_path : "configuration");
+    fmq_config_close(&config);
+    return 0;
+  }
+
+  /* libuv writes with write(2); a peer gone mid-write must be an EPIPE, not a signal. */
+  signal(SIGPIPE, SIG_IGN);
+  fmq_log_set_level(config.log.level);
+  int rc = run(&config);
+  fmq_config_close(&config);
+  return rc;
+}

@@ -1,2 +1,245 @@
-/* placeholder: being written */
-typedef int fmq_placeholder;
+#include "server.h"
+
+#include "conn.h"
+#include "log.h"
+
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FMQ_LISTEN_BACKLOG 1024
+
+#define conn_of(node, field) \
+  ((struct fmq_conn *)((char *)(node) - offsetof(struct fmq_conn, field)))
+
+static void on_timer(uv_timer_t *t);
+
+static void server_rearm_timer(struct fmq_server *s) {
+  uint64_t due = fmq_deadline_next(&s->handshake_deadlines);
+  const struct fmq_deadline_list *others[] = {&s->idle_deadlines, &s->close_deadlines,
+                                              &s->ping_deadlines};
+  for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+    uint64_t next = fmq_deadline_next(others[i]);
+    if (next < due)
+      due = next;
+  }
+  s->timer_due = due;
+  if (due == UINT64_MAX) {
+    uv_timer_stop(&s->timer);
+    return;
+  }
+  uint64_t now = uv_now(s->loop);
+  uv_timer_start(&s->timer, on_timer, due > now ? due - now : 0, 0);
+}
+
+static void on_timer(uv_timer_t *t) {
+  struct fmq_server *s = t->data;
+  uint64_t now = uv_now(s->loop);
+  struct fmq_deadline *d;
+  /* Each handler moves the node out of its list or re-arms it later. */
+  while ((d = fmq_deadline_expired(&s->handshake_deadlines, now)) != NULL)
+    fmq_conn_deadline_due(conn_of(d, deadline));
+  while ((d = fmq_deadline_expired(&s->idle_deadlines, now)) != NULL)
+    fmq_conn_deadline_due(conn_of(d, deadline));
+  while ((d = fmq_deadline_expired(&s->close_deadlines, now)) != NULL)
+    fmq_conn_deadline_due(conn_of(d, deadline));
+  while ((d = fmq_deadline_expired(&s->ping_deadlines, now)) != NULL)
+    fmq_conn_ping_due(conn_of(d, ping));
+  server_rearm_timer(s);
+}
+
+void fmq_server_arm(struct fmq_server *s, struct fmq_deadline_list *l, struct fmq_deadline *d) {
+  uint64_t now = uv_now(s->loop);
+  fmq_deadline_arm(l, d, now);
+  if (fmq_deadline_armed(d) && d->at < s->timer_due) {
+    s->timer_due = d->at;
+    uv_timer_start(&s->timer, on_timer, d->at - now, 0);
+  }
+}
+
+static void pending_remove(struct fmq_server *s, struct fmq_conn *c) {
+  if (!c->pending)
+    return;
+  if (c->pending_prev != NULL)
+    c->pending_prev->pending_next = c->pending_next;
+  else
+    s->pending = c->pending_next;
+  if (c->pending_next != NULL)
+    c->pending_next->pending_prev = c->pending_prev;
+  c->pending_prev = c->pending_next = NULL;
+  c->pending = 0;
+}
+
+static void on_flush(uv_prepare_t *h) {
+  struct fmq_server *s = h->data;
+  while (s->pending != NULL) {
+    struct fmq_conn *c = s->pending;
+    pending_remove(s, c);
+    fmq_conn_flush(c);
+  }
+  uv_prepare_stop(h);
+}
+
+void fmq_server_want_flush(struct fmq_server *s, struct fmq_conn *c) {
+  if (c->pending || c->state == FMQ_CONN_CLOSED)
+    return;
+  c->pending = 1;
+  c->pending_prev = NULL;
+  c->pending_next = s->pending;
+  if (s->pending != NULL)
+    s->pending->pending_prev = c;
+  s->pending = c;
+  uv_prepare_start(&s->flush, on_flush);
+}
+
+static void server_close_handles(struct fmq_server *s) {
+  if (uv_is_closing((uv_handle_t *)&s->timer))
+    return;
+  uv_close((uv_handle_t *)&s->timer, NULL);
+  uv_close((uv_handle_t *)&s->flush, NULL);
+  uv_close((uv_handle_t *)&s->sigterm, NULL);
+  uv_close((uv_handle_t *)&s->sigint, NULL);
+}
+
+void fmq_server_forget(struct fmq_server *s, struct fmq_conn *c) {
+  pending_remove(s, c);
+  if (c->prev != NULL)
+    c->prev->next = c->next;
+  else
+    s->conns = c->next;
+  if (c->next != NULL)
+    c->next->prev = c->prev;
+  c->prev = c->next = NULL;
+  if (s->stopping && s->conns == NULL) {
+    fmq_log_info("all connections closed");
+    server_close_handles(s);
+  }
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  struct fmq_server *s = h->data;
+  fmq_log_info("received %s, shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
+  fmq_server_stop(s);
+}
+
+int fmq_server_init(struct fmq_server *s, uv_loop_t *loop, const struct fmq_config *config) {
+  memset(s, 0, offsetof(struct fmq_server, read_buf));
+  s->loop = loop;
+  s->config = config;
+  s->timer_due = UINT64_MAX;
+  fmq_deadline_list_init(&s->handshake_deadlines, config->websocket.handshake_timeout);
+  fmq_deadline_list_init(&s->idle_deadlines, config->websocket.idle_timeout);
+  fmq_deadline_list_init(&s->close_deadlines, config->websocket.close_timeout);
+  fmq_deadline_list_init(&s->ping_deadlines, config->websocket.ping_interval);
+  s->ping_frame = fmq_buf_new(2);
+  if (s->ping_frame == NULL)
+    return UV_ENOMEM;
+  s->ping_frame->data[0] = 0x80 | 0x9;
+  s->ping_frame->data[1] = 0;
+  s->listeners = calloc(config->nlisten, sizeof(*s->listeners));
+  if (s->listeners == NULL) {
+    fmq_buf_unref(s->ping_frame);
+    return UV_ENOMEM;
+  }
+  uv_timer_init(loop, &s->timer);
+  uv_prepare_init(loop, &s->flush);
+  uv_signal_init(loop, &s->sigterm);
+  uv_signal_init(loop, &s->sigint);
+  s->timer.data = s->flush.data = s->sigterm.data = s->sigint.data = s;
+  return 0;
+}
+
+static void on_connection(uv_stream_t *server, int status) {
+  struct fmq_listener *l = server->data;
+  int rc = status < 0 ? status : fmq_conn_accept(l);
+  if (rc < 0)
+    fmq_log_warn("accept failed: %s", uv_strerror(rc));
+}
+
+static int format_address(const struct sockaddr_storage *ss, char *out, size_t cap) {
+  char host[INET6_ADDRSTRLEN];
+  if (ss->ss_family == AF_INET6) {
+    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+    uv_ip6_name(a, host, sizeof(host));
+    return snprintf(out, cap, "[%s]:%u", host, ntohs(a->sin6_port));
+  }
+  const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+  uv_ip4_name(a, host, sizeof(host));
+  return snprintf(out, cap, "%s:%u", host, ntohs(a->sin_port));
+}
+
+static int listener_start(struct fmq_server *s, struct fmq_listener *l,
+                          const struct fmq_listen_config *lc) {
+  char host[256];
+  uint16_t port;
+  if (fmq_config_parse_hostport(lc->address, host, sizeof(host), &port) != 0) {
+    fmq_log_error("listen %s: invalid address", lc->address);
+    return UV_EINVAL;
+  }
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                           .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+  struct addrinfo *ai = NULL;
+  char service[8];
+  snprintf(service, sizeof(service), "%u", port);
+  int gai = getaddrinfo(host, service, &hints, &ai);
+  if (gai != 0) {
+    fmq_log_error("listen %s: %s", lc->address, gai_strerror(gai));
+    return UV_EINVAL;
+  }
+  l->server = s;
+  l->config = lc;
+  uv_tcp_init(s->loop, &l->tcp);
+  l->tcp.data = l;
+  s->nlisteners++;
+  int rc = uv_tcp_bind(&l->tcp, ai->ai_addr, 0);
+  freeaddrinfo(ai);
+  if (rc == 0)
+    rc = uv_listen((uv_stream_t *)&l->tcp, FMQ_LISTEN_BACKLOG, on_connection);
+  if (rc != 0) {
+    fmq_log_error("listen %s: %s", lc->address, uv_strerror(rc));
+    return rc;
+  }
+  struct sockaddr_storage ss;
+  int len = sizeof(ss);
+  char name[INET6_ADDRSTRLEN + 16];
+  uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &len);
+  format_address(&ss, name, sizeof(name));
+  fmq_log_info("listening on %s", name);
+  return 0;
+}
+
+int fmq_server_start(struct fmq_server *s) {
+  int rc = uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+  if (rc == 0)
+    rc = uv_signal_start(&s->sigint, on_signal, SIGINT);
+  for (size_t i = 0; rc == 0 && i < s->config->nlisten; i++)
+    rc = listener_start(s, &s->listeners[i], &s->config->listen[i]);
+  return rc;
+}
+
+void fmq_server_stop(struct fmq_server *s) {
+  if (s->stopping) {
+    while (s->conns != NULL)
+      fmq_conn_abort(s->conns);
+    return;
+  }
+  s->stopping = 1;
+  for (size_t i = 0; i < s->nlisteners; i++)
+    uv_close((uv_handle_t *)&s->listeners[i].tcp, NULL);
+  if (s->conns == NULL) {
+    server_close_handles(s);
+    return;
+  }
+  for (struct fmq_conn *c = s->conns, *next; c != NULL; c = next) {
+    next = c->next;
+    fmq_conn_close(c, 1001, "server shutting down");
+  }
+}
+
+void fmq_server_close(struct fmq_server *s) {
+  free(s->listeners);
+  s->listeners = NULL;
+  fmq_buf_unref(s->ping_frame);
+  s->ping_frame = NULL;
+}

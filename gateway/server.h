@@ -1,0 +1,68 @@
+#ifndef FMQ_SERVER_H
+#define FMQ_SERVER_H
+
+#include "buf.h"
+#include "config.h"
+#include "deadline.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+/* One event loop's share of the gateway: its listeners, its connections,
+ * the coarse deadline timer, the once-per-turn write flush and the signal
+ * handlers that start a graceful shutdown. Loop thread only. */
+
+struct fmq_conn;
+struct fmq_server;
+
+struct fmq_listener {
+  uv_tcp_t tcp;
+  struct fmq_server *server;
+  const struct fmq_listen_config *config; /* borrowed from the server's config */
+};
+
+#define FMQ_READ_BUF_SIZE (64 * 1024)
+
+struct fmq_server {
+  uv_loop_t *loop;
+  const struct fmq_config *config;       /* borrowed; outlives the server */
+  struct fmq_listener *listeners;
+  size_t nlisteners;
+  uv_signal_t sigterm, sigint;
+  uv_timer_t timer;
+  uint64_t timer_due;                    /* loop time the timer fires, UINT64_MAX: idle */
+  uv_prepare_t flush;
+  struct fmq_conn *conns;                /* every live connection */
+  struct fmq_conn *pending;              /* connections with frames to write this turn */
+  struct fmq_deadline_list handshake_deadlines, idle_deadlines, close_deadlines, ping_deadlines;
+  struct fmq_buf *ping_frame;            /* shared by every ping sent */
+  uint64_t next_conn_id;
+  size_t nopen;                          /* connections past the upgrade, not closing */
+  int stopping;
+  /* Every read lands here; a connection copies only an unfinished message. */
+  uint8_t read_buf[FMQ_READ_BUF_SIZE];
+};
+
+/* Initialises s on loop with config (borrowed). Returns 0 or a libuv error. */
+int fmq_server_init(struct fmq_server *s, uv_loop_t *loop, const struct fmq_config *config);
+/* Binds and listens on every configured address and logs
+ * "listening on HOST:PORT" for each. Returns 0, or an error after logging it
+ * (then call fmq_server_stop and run the loop to let handles close). */
+int fmq_server_start(struct fmq_server *s);
+/* Graceful shutdown: stop accepting, close every client with 1001, wait for
+ * the close handshakes (bounded by websocket.close_timeout), then close the
+ * server's handles so uv_run returns. A second call closes every connection
+ * at once. */
+void fmq_server_stop(struct fmq_server *s);
+/* Frees what is left once uv_run has returned. */
+void fmq_server_close(struct fmq_server *s);
+
+/* For conn.c: arms d in l and makes sure the timer fires by then. */
+void fmq_server_arm(struct fmq_server *s, struct fmq_deadline_list *l, struct fmq_deadline *d);
+/* For conn.c: c has frames to write; they go out at the end of this turn. */
+void fmq_server_want_flush(struct fmq_server *s, struct fmq_conn *c);
+/* For conn.c: c is closed; forget it. */
+void fmq_server_forget(struct fmq_server *s, struct fmq_conn *c);
+
+#endif
