@@ -332,6 +332,7 @@ static void conn_read_frames(struct fmq_conn *c, uint8_t *p, size_t len) {
     len -= used;
     conn_on_event(c, &ev);
   }
+  fmq_ws_reader_done(&c->reader);
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {

@@ -13,8 +13,8 @@
  *
  * Memory: a message that arrives whole in one buffer is delivered in place
  * (no copy). Only a message split across reads or fragments is copied into
- * an owned buffer, which is freed as soon as the message is delivered, so an
- * idle reader holds no heap memory. */
+ * an owned buffer, which is freed by fmq_ws_reader_done (or the next feed),
+ * so an idle reader holds no heap memory. */
 
 enum fmq_ws_event_type {
   FMQ_WS_EV_NONE = 0, /* all bytes consumed, no complete event */
@@ -38,14 +38,11 @@ struct fmq_ws_reader {
   struct fmq_frame_decoder frame;
   size_t max_message_size;
   uint8_t msg_opcode;        /* TEXT/BINARY while a message is open, else 0 */
-  uint8_t frame_is_control;
-  uint8_t frame_fin;
-  uint8_t in_place;          /* current frame is being delivered without a copy */
   struct fmq_utf8 utf8;
   uint8_t *msg;              /* owned; NULL unless a message spans reads */
   size_t msg_len, msg_cap;
-  uint8_t *in_place_start;   /* start of the in-place payload within the caller's buffer */
-  size_t in_place_len;
+  uint8_t *in_place_start;   /* current frame's payload in the caller's buffer,
+                                NULL when it is copied */
   uint8_t ctl[FMQ_WS_CONTROL_MAX];
   uint8_t ctl_len;
 };
@@ -61,6 +58,10 @@ void fmq_ws_reader_close(struct fmq_ws_reader *r);
  * FMQ_EPROTO 1002, FMQ_EUTF8 1007, FMQ_ETOOBIG 1009, FMQ_ENOMEM 1011. */
 int fmq_ws_reader_feed(struct fmq_ws_reader *r, uint8_t *buf, size_t len,
                        size_t *consumed, struct fmq_ws_event *ev);
+
+/* The caller has finished with the last event: frees the copy its data lay
+ * in, if it was one. Call it when no more input is at hand. */
+void fmq_ws_reader_done(struct fmq_ws_reader *r);
 
 /* 1 when `code` may appear in a close frame received from a peer:
  * 1000-1003, 1007-1014 and 3000-4999. */
