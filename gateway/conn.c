@@ -240,6 +240,10 @@ static size_t conn_read_http(struct fmq_conn *c, const uint8_t *p, size_t len) {
     conn_refuse(c, 431, "request header fields too large", NULL);
     return len;
   }
+  if (rc != 0) {
+    conn_refuse(c, 500, fmq_strerror(rc), NULL);
+    return len;
+  }
 
   struct fmq_handshake hs;
   const struct fmq_listen_config *lc = c->listener->config;

@@ -28,7 +28,7 @@ struct fmq_http_request {
   uint32_t path_len;             /* target up to '?' */
   struct fmq_http_field fields[FMQ_HTTP_MAX_HEADERS];
   unsigned nfields;
-  uint8_t in_value;              /* last span appended was a header value */
+  uint8_t head_complete;         /* the blank line ending the head was parsed */
   uint8_t complete;
   uint8_t method;                /* llhttp_method_t */
   uint8_t http_major, http_minor;
@@ -48,6 +48,7 @@ void fmq_http_request_close(struct fmq_http_request *r);
  *   FMQ_EHTTP      malformed (answer 400)
  *   FMQ_EHEADERS   head larger than max_header_size or more than
  *                  FMQ_HTTP_MAX_HEADERS fields (answer 431)
+ *   FMQ_ENOMEM     the arena could not grow
  * Errors are sticky. A request with a body is complete after its body. */
 int fmq_http_request_feed(struct fmq_http_request *r, const uint8_t *buf, size_t len,
                           size_t *consumed);
@@ -64,6 +65,11 @@ const char *fmq_http_field(const struct fmq_http_request *r, const char *name, s
  * (case-insensitive), e.g. Connection: keep-alive, Upgrade. */
 int fmq_http_field_has_token(const struct fmq_http_request *r, const char *name,
                              const char *token);
+
+/* Iterates the comma-separated elements of a field value [*cur, end): returns
+ * the next non-empty element (OWS trimmed), sets *len and advances *cur past
+ * it, or returns NULL at the end. */
+const char *fmq_http_list_next(const char **cur, const char *end, size_t *len);
 
 static inline const char *fmq_http_path(const struct fmq_http_request *r, size_t *len) {
   *len = r->path_len;
