@@ -49,7 +49,7 @@ static void test_wraparound_keeps_order(void **state) {
   (void)state;
   struct fmq_outq q;
   fmq_outq_init(&q);
-  char text[8];
+  char text[16];
   uv_buf_t bufs[64];
   int next_in = 0, next_out = 0;
   for (int round = 0; round < 50; round++) {
