@@ -11,6 +11,7 @@
 #define FMQ_WRITE_BATCH 64
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void conn_shutdown_when_drained(struct fmq_conn *c);
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 
 static void conn_set_state(struct fmq_conn *c, enum fmq_conn_state state) {
@@ -95,6 +96,7 @@ static void conn_fail(struct fmq_conn *c, uint16_t code, const char *reason) {
   fmq_log_debug("conn %llu: failing with %u: %s", (unsigned long long)c->id, code, reason);
   c->flags |= FMQ_CONN_INPUT_DONE | FMQ_CONN_CLOSE_AFTER_WRITE;
   conn_send_close(c, code, reason);
+  conn_shutdown_when_drained(c);
 }
 
 void fmq_conn_close(struct fmq_conn *c, uint16_t code, const char *reason) {

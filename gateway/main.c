@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <uv.h>
 
 extern char **environ;
@@ -105,6 +106,16 @@ static int load_config(struct fmq_config *c, const struct cli *cli, char *err, s
   return 0;
 }
 
+/* Every connection is a descriptor; the usual soft limit of 1024 would cap
+ * max_connections long before memory does. */
+static void raise_fd_limit(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
 static int run(const struct fmq_config *config) {
   uv_loop_t loop;
   struct fmq_server server;
@@ -157,6 +168,7 @@ int main(int argc, char **argv) {
 
   /* libuv writes with write(2); a peer gone mid-write must be an EPIPE, not a signal. */
   signal(SIGPIPE, SIG_IGN);
+  raise_fd_limit();
   fmq_log_set_level(config.log.level);
   int rc = run(&config);
   fmq_config_close(&config);

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -27,6 +28,11 @@ static struct fmqt_fixture idle_with_pings = {
     .env = (const char *const[]){"FERRYMQ_WEBSOCKET_IDLE_TIMEOUT=1s",
                                  "FERRYMQ_WEBSOCKET_PING_INTERVAL=300ms",
                                  "FERRYMQ_WEBSOCKET_CLOSE_TIMEOUT=1s", NULL}};
+/* close_timeout 5s: long enough that waiting it out is told apart from not. */
+static struct fmqt_fixture idle_long_close = {
+    .env = (const char *const[]){"FERRYMQ_WEBSOCKET_IDLE_TIMEOUT=1s",
+                                 "FERRYMQ_WEBSOCKET_PING_INTERVAL=0",
+                                 "FERRYMQ_WEBSOCKET_CLOSE_TIMEOUT=5s", NULL}};
 static struct fmqt_fixture short_handshake = {
     .env = (const char *const[]){"FERRYMQ_WEBSOCKET_HANDSHAKE_TIMEOUT=1s", NULL}};
 
@@ -52,6 +58,27 @@ static void silent_client_is_closed_with_1001(void **state) {
   int fd = fmqt_fixture_connect(state);
   assert_idle_close(fd, fmqt_now_ms());
   fmqt_assert_serving(fmqt_fixture_port(state), "/mqtt");
+}
+
+/* After the idle close, a protocol violation instead of the awaited close
+ * frame fails the connection at once rather than after the close timeout. */
+static void violation_while_closing_ends_the_connection_at_once(void **state) {
+  int fd = fmqt_fixture_connect(state);
+  char reason[128];
+  assert_int_equal(fmqt_ws_expect_close(fd, LATEST_CLOSE_MS, reason, sizeof reason), 1001);
+  /* Let the gateway finish the write of its close frame first, so the
+   * violation meets a connection with nothing left to write. */
+  usleep(200 * 1000);
+  uint8_t unmasked[4 + 14];
+  size_t n = fmqt_ws_build(unmasked, 0x81, 0, "oops", 4);
+  fmqt_send_all(fd, unmasked, n);
+  int64_t sent = fmqt_now_ms();
+  assert_true(fmqt_wait_eof(fd, 4000));
+  int64_t elapsed = fmqt_now_ms() - sent;
+  if (elapsed > 2000)
+    fail_msg("connection closed %lld ms after the violation; expected well before the 5 s "
+             "close timeout", (long long)elapsed);
+  fmqt_close(fd);
 }
 
 enum activity { SEND_PONG, SEND_PING, SEND_JSON_PING, ACTIVITY_COUNT };
@@ -198,6 +225,9 @@ int main(void) {
       cmocka_unit_test_prestate_setup_teardown(silent_client_is_closed_with_1001,
                                                fmqt_fixture_setup, fmqt_fixture_teardown,
                                                &idle_no_pings),
+      cmocka_unit_test_prestate_setup_teardown(
+          violation_while_closing_ends_the_connection_at_once, fmqt_fixture_setup,
+          fmqt_fixture_teardown, &idle_long_close),
       cmocka_unit_test_prestate_setup_teardown(any_client_frame_counts_as_activity,
                                                fmqt_fixture_setup, fmqt_fixture_teardown,
                                                &idle_no_pings),

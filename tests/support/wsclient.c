@@ -554,7 +554,8 @@ void fmqt_ws_assert_ping(int fd, const void *payload, size_t len, int timeout_ms
   }
   if (f.opcode != 0xA || !f.fin || f.masked || f.rsv || f.len != len ||
       (len > 0 && memcmp(f.payload, payload, len) != 0)) {
-    fail_msg("expected an unmasked pong of %zu bytes, got opcode %u fin %u masked %u rsv %u, %zu bytes",
+    fail_msg("expected an unmasked pong of %zu bytes, got opcode %u fin %u masked %u rsv %u, "
+             "%zu bytes",
              len, f.opcode, f.fin, f.masked, f.rsv, f.len);
   }
   fmqt_frame_free(&f);
