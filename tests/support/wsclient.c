@@ -383,13 +383,16 @@ int fmqt_ws_connect_head(uint16_t port, const char *path, const char *extra, cha
   return upgrade(fmqt_tcp_connect(port), path, extra, head, cap);
 }
 
-size_t fmqt_ws_header(uint8_t out[14], uint8_t b0, uint64_t len, const uint8_t *mask) {
+size_t fmqt_ws_header_encoded(uint8_t out[14], uint8_t b0, int bits, uint64_t len,
+                              const uint8_t *mask) {
+  if (bits == 0)
+    bits = len < 126 ? 7 : len <= 0xFFFF ? 16 : 64;
   size_t n = 0;
   uint8_t mask_bit = mask ? 0x80 : 0;
   out[n++] = b0;
-  if (len < 126) {
+  if (bits == 7) {
     out[n++] = mask_bit | (uint8_t)len;
-  } else if (len <= 0xFFFF) {
+  } else if (bits == 16) {
     out[n++] = mask_bit | 126;
     out[n++] = (uint8_t)(len >> 8);
     out[n++] = (uint8_t)len;
@@ -404,6 +407,19 @@ size_t fmqt_ws_header(uint8_t out[14], uint8_t b0, uint64_t len, const uint8_t *
     n += 4;
   }
   return n;
+}
+
+size_t fmqt_ws_header(uint8_t out[14], uint8_t b0, uint64_t len, const uint8_t *mask) {
+  return fmqt_ws_header_encoded(out, b0, 0, len, mask);
+}
+
+uint8_t *fmqt_pattern(size_t n, unsigned seed) {
+  uint8_t *p = malloc(n ? n : 1);
+  assert_non_null(p);
+  for (size_t i = 0; i < n; i++) {
+    p[i] = (uint8_t)(i * 7 + seed + (i >> 8));
+  }
+  return p;
 }
 
 size_t fmqt_ws_build(uint8_t *out, uint8_t b0, int masked, const void *payload, uint64_t len) {

@@ -69,10 +69,16 @@ int fmqt_ws_connect(uint16_t port, const char *path, const char *extra);
 int fmqt_ws_connect_head(uint16_t port, const char *path, const char *extra, char *head,
                          size_t cap);
 
-/* Writes a frame header into out: first byte b0 (FIN, RSV, opcode), the
- * length in the shortest encoding, and mask (4 bytes) unless it is NULL.
- * Returns the header size (2..14). */
+/* Writes a frame header into out, byte by byte from RFC 6455 section 5.2 and
+ * independent of proto/'s encoder: first byte b0 (FIN, RSV, opcode), the
+ * length in `bits` (7, 16 or 64; 0: the shortest encoding), and mask (4
+ * bytes) unless it is NULL. Returns the header size (2..14). */
+size_t fmqt_ws_header_encoded(uint8_t out[14], uint8_t b0, int bits, uint64_t len,
+                              const uint8_t *mask);
+/* The same in the shortest encoding. */
 size_t fmqt_ws_header(uint8_t out[14], uint8_t b0, uint64_t len, const uint8_t *mask);
+/* n bytes of a repeatable pattern (malloc'd; the caller frees). */
+uint8_t *fmqt_pattern(size_t n, unsigned seed);
 /* Builds a client frame: first byte b0 (FIN, RSV, opcode) and the payload,
  * masked with a random key when masked is set. Returns the frame size; out
  * must hold len + 14 bytes. */

@@ -6,47 +6,22 @@
 
 #include "error.h"
 #include "ws_frame.h"
+#include "wsclient.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 static const uint8_t MASK[4] = {0x37, 0xFA, 0x21, 0x3D};
 
-/* Writes a frame literally, independent of fmq_frame_header_encode: b0 (FIN,
- * RSV, opcode), `length` in the given encoding (7, 16 or 64 bits), the mask
- * bit and key when mask is non-NULL, then plen payload bytes, masked. plen
- * may be less than length to build a header with only part of its payload. */
+/* A frame written literally (see fmqt_ws_header_encoded): plen payload
+ * bytes, masked when mask is non-NULL. plen may be less than length to build
+ * a header with only part of its payload. */
 static size_t build(uint8_t *out, uint8_t b0, int enc, uint64_t length, const uint8_t *mask,
                     const uint8_t *payload, size_t plen) {
-  size_t n = 0;
-  out[n++] = b0;
-  uint8_t m = mask != NULL ? 0x80 : 0;
-  if (enc == 7) {
-    out[n++] = (uint8_t)(m | length);
-  } else if (enc == 16) {
-    out[n++] = m | 126;
-    out[n++] = (uint8_t)(length >> 8);
-    out[n++] = (uint8_t)length;
-  } else {
-    out[n++] = m | 127;
-    for (int i = 7; i >= 0; i--)
-      out[n++] = (uint8_t)(length >> (8 * i));
-  }
-  if (mask != NULL) {
-    memcpy(out + n, mask, 4);
-    n += 4;
-  }
+  size_t n = fmqt_ws_header_encoded(out, b0, enc, length, mask);
   for (size_t i = 0; i < plen; i++)
     out[n + i] = mask != NULL ? payload[i] ^ mask[i % 4] : payload[i];
   return n + plen;
-}
-
-static uint8_t *pattern(size_t n, unsigned seed) {
-  uint8_t *p = malloc(n ? n : 1);
-  assert_non_null(p);
-  for (size_t i = 0; i < n; i++)
-    p[i] = (uint8_t)(i * 7 + seed + (i >> 8));
-  return p;
 }
 
 #define MAX_FRAMES 8
@@ -260,7 +235,7 @@ static void test_rfc_examples(void **state) {
 }
 
 static void check_length(uint64_t len, int enc, size_t header_size) {
-  uint8_t *payload = pattern((size_t)len, (unsigned)len);
+  uint8_t *payload = fmqt_pattern((size_t)len, (unsigned)len);
   uint8_t *in = malloc((size_t)len + FMQ_WS_HEADER_MAX);
   assert_non_null(in);
   size_t n = build(in, 0x82, enc, len, MASK, payload, (size_t)len);
@@ -374,7 +349,7 @@ static void test_several_frames(void **state) {
   (void)state;
   static const uint8_t mask2[4] = {0x01, 0x02, 0x03, 0x04};
   uint8_t in[512];
-  uint8_t *p300 = pattern(300, 3);
+  uint8_t *p300 = fmqt_pattern(300, 3);
   size_t n = build(in, 0x02, 7, 3, MASK, (const uint8_t *)"abc", 3);
   n += build(in + n, 0x89, 7, 0, mask2, NULL, 0);
   n += build(in + n, 0x00, 7, 1, mask2, (const uint8_t *)"d", 1);
@@ -448,7 +423,7 @@ static void test_opcodes(void **state) {
 static void test_control_frame_rules(void **state) {
   (void)state;
   uint8_t in[300];
-  uint8_t *p = pattern(126, 9);
+  uint8_t *p = fmqt_pattern(126, 9);
   for (unsigned op = 8; op <= 10; op++) {
     size_t n = build(in, (uint8_t)op, 7, 1, MASK, p, 1); /* FIN clear */
     expect_error(in, n, 1000, FMQ_EPROTO, 2);
@@ -500,7 +475,7 @@ static void test_length_top_bit(void **state) {
 static void test_too_big(void **state) {
   (void)state;
   uint8_t in[1100];
-  uint8_t *p = pattern(1001, 1);
+  uint8_t *p = fmqt_pattern(1001, 1);
   struct dec_result res;
 
   size_t n = build(in, 0x82, 16, 1000, MASK, p, 1000);
@@ -554,7 +529,7 @@ static void test_encode_decode_roundtrip(void **state) {
   static const uint64_t lens[] = {0, 7, 125, 126, 65535, 65536};
   for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
     size_t len = (size_t)lens[i];
-    uint8_t *payload = pattern(len, 5);
+    uint8_t *payload = fmqt_pattern(len, 5);
     uint8_t *in = malloc(len + FMQ_WS_HEADER_MAX);
     assert_non_null(in);
     size_t h = fmq_frame_header_encode(in, 1, FMQ_WS_BINARY, len, MASK);

@@ -7,6 +7,7 @@
 #include "error.h"
 #include "utf8.h"
 #include "ws_message.h"
+#include "wsclient.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -41,24 +42,9 @@ static void stream_put(struct stream *s, const void *p, size_t n) {
 /* Appends a masked header for a payload of `length`; returns its mask. */
 static void put_header(struct stream *s, uint8_t b0, uint64_t length, uint8_t mask[4]) {
   uint8_t h[14];
-  size_t n = 0;
-  h[n++] = b0;
-  if (length < 126) {
-    h[n++] = (uint8_t)(0x80 | length);
-  } else if (length <= 0xFFFF) {
-    h[n++] = 0x80 | 126;
-    h[n++] = (uint8_t)(length >> 8);
-    h[n++] = (uint8_t)length;
-  } else {
-    h[n++] = 0x80 | 127;
-    for (int i = 7; i >= 0; i--)
-      h[n++] = (uint8_t)(length >> (8 * i));
-  }
   s->frames++;
   uint8_t m[4] = {(uint8_t)(0x37 + s->frames), 0xFA, (uint8_t)(0x21 * s->frames), 0x3D};
-  memcpy(h + n, m, 4);
-  n += 4;
-  stream_put(s, h, n);
+  stream_put(s, h, fmqt_ws_header(h, b0, length, m));
   if (mask != NULL)
     memcpy(mask, m, 4);
 }
@@ -80,14 +66,6 @@ static void put_close(struct stream *s, unsigned code, const char *reason, size_
   p[1] = (uint8_t)code;
   memcpy(p + 2, reason, len);
   put(s, FIN | CLOSE, p, 2 + len);
-}
-
-static uint8_t *pattern(size_t n, unsigned seed) {
-  uint8_t *p = malloc(n ? n : 1);
-  assert_non_null(p);
-  for (size_t i = 0; i < n; i++)
-    p[i] = (uint8_t)(i * 7 + seed + (i >> 8));
-  return p;
 }
 
 #define MAX_EVENTS 16
@@ -312,7 +290,7 @@ static void test_lengths(void **state) {
   for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
     struct stream s = {0};
     struct rd_result res;
-    uint8_t *p = pattern(lens[i], (unsigned)i);
+    uint8_t *p = fmqt_pattern(lens[i], (unsigned)i);
     put(&s, FIN | BIN, p, lens[i]);
     put(&s, FIN | PING, p, lens[i] > 125 ? 125 : lens[i]);
     read_all(&s, 100000, &res);
@@ -609,7 +587,7 @@ static void test_close_code_for(void **state) {
 
 static void test_message_size_limit(void **state) {
   (void)state;
-  uint8_t *p = pattern(101, 3);
+  uint8_t *p = fmqt_pattern(101, 3);
   struct stream s = {0};
   struct rd_result res;
 
@@ -728,7 +706,7 @@ static void test_owned_buffer_released(void **state) {
   stream_free(&s);
 
   /* One frame over two reads: the buffer holds exactly the frame. */
-  uint8_t *p = pattern(5000, 1);
+  uint8_t *p = fmqt_pattern(5000, 1);
   put(&s, FIN | BIN, p, 5000);
   fmq_ws_reader_init(&r, 1 << 20);
   assert_int_equal(fmq_ws_reader_feed(&r, s.p, 3000, &used, &ev), 0);
