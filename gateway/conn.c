@@ -14,17 +14,21 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void conn_shutdown_when_drained(struct fmq_conn *c);
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 
+static int conn_state_is_active(enum fmq_conn_state state) {
+  return state == FMQ_CONN_HTTP || state == FMQ_CONN_OPEN;
+}
+
 static void conn_set_state(struct fmq_conn *c, enum fmq_conn_state state) {
   struct fmq_server *s = c->server;
-  if (c->state == FMQ_CONN_OPEN)
-    s->nopen--;
+  s->nactive += conn_state_is_active(state) - conn_state_is_active(c->state);
   c->state = state;
   switch (state) {
+  case FMQ_CONN_ACCEPTED:
+    break;
   case FMQ_CONN_HTTP:
     fmq_server_arm(s, &s->handshake_deadlines, &c->deadline);
     break;
   case FMQ_CONN_OPEN:
-    s->nopen++;
     fmq_server_arm(s, &s->idle_deadlines, &c->deadline);
     fmq_server_arm(s, &s->ping_deadlines, &c->ping);
     break;
@@ -74,21 +78,14 @@ static void conn_push(struct fmq_conn *c, struct fmq_buf *b) {
   fmq_server_want_flush(c->server, c);
 }
 
-static struct fmq_buf *buf_copy(const void *p, size_t n) {
-  struct fmq_buf *b = fmq_buf_new(n);
-  if (b != NULL)
-    memcpy(b->data, p, n);
-  return b;
-}
-
 static void conn_send_close(struct fmq_conn *c, uint16_t code, const char *reason) {
-  if (c->flags & FMQ_CONN_CLOSE_SENT)
+  if ((c->flags & FMQ_CONN_CLOSE_SENT) || c->state == FMQ_CONN_CLOSED)
     return;
   uint8_t frame[FMQ_WS_HEADER_MAX + 2 + FMQ_WS_CONTROL_MAX];
   size_t n = fmq_ws_close_frame_encode(frame, code, reason, reason ? strlen(reason) : 0);
   c->flags |= FMQ_CONN_CLOSE_SENT;
   conn_set_state(c, FMQ_CONN_CLOSING);
-  conn_push(c, buf_copy(frame, n));
+  conn_push(c, fmq_buf_copy(frame, n));
 }
 
 /* RFC 6455 "fail the WebSocket connection": say why, then stop listening. */
@@ -115,19 +112,19 @@ static void conn_refuse(struct fmq_conn *c, int status, const char *reason,
   conn_free_http(c);
   c->flags |= FMQ_CONN_INPUT_DONE | FMQ_CONN_CLOSE_AFTER_WRITE;
   conn_set_state(c, FMQ_CONN_CLOSING);
-  conn_push(c, n > 0 ? buf_copy(head, (size_t)n) : NULL);
+  conn_push(c, n > 0 ? fmq_buf_copy(head, (size_t)n) : NULL);
 }
 
 void fmq_conn_send(struct fmq_conn *c, struct fmq_buf *frame) {
-  if (frame == NULL) {
-    conn_fail(c, 1011, "internal error");
-    return;
-  }
   if (c->state != FMQ_CONN_OPEN) {
     fmq_buf_unref(frame);
     return;
   }
-  if (c->outq.bytes + frame->len > c->server->config->websocket.outbound_queue_limit) {
+  if (frame == NULL) {
+    conn_fail(c, 1011, "internal error");
+    return;
+  }
+  if (c->outq.bytes + fmq_outq_cost(frame) > c->server->config->websocket.outbound_queue_limit) {
     fmq_buf_unref(frame);
     fmq_log_warn("conn %llu: outbound queue over %llu bytes, closing with 1013",
                  (unsigned long long)c->id,
@@ -216,8 +213,12 @@ int fmq_conn_accept(struct fmq_listener *listener) {
   if (s->conns != NULL)
     s->conns->prev = c;
   s->conns = c;
+  int over_limit = s->nactive >= s->config->limits.max_connections;
   conn_set_state(c, FMQ_CONN_HTTP);
   fmq_log_debug("conn %llu: accepted", (unsigned long long)c->id);
+  /* Refused at once, before reading: a request head costs memory too. */
+  if (over_limit)
+    conn_refuse(c, 503, "connection limit reached", NULL);
   return 0;
 }
 
@@ -229,7 +230,6 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 
 /* Returns how many bytes the request took; the rest are WebSocket frames. */
 static size_t conn_read_http(struct fmq_conn *c, const uint8_t *p, size_t len) {
-  struct fmq_server *s = c->server;
   size_t used = 0;
   int rc = fmq_http_request_feed(c->http, p, len, &used);
   if (rc == FMQ_ENEEDMORE)
@@ -254,28 +254,13 @@ static size_t conn_read_http(struct fmq_conn *c, const uint8_t *p, size_t len) {
     conn_refuse(c, hs.status, hs.reason, &hs);
     return len;
   }
-  if (s->nopen >= s->config->limits.max_connections) {
-    conn_refuse(c, 503, "connection limit reached", NULL);
-    return len;
-  }
   char head[512];
   int n = fmq_handshake_render(&hs, head, sizeof(head));
   conn_free_http(c);
   conn_set_state(c, FMQ_CONN_OPEN);
-  conn_push(c, n > 0 ? buf_copy(head, (size_t)n) : NULL);
+  conn_push(c, n > 0 ? fmq_buf_copy(head, (size_t)n) : NULL);
   fmq_log_debug("conn %llu: upgraded", (unsigned long long)c->id);
   return used;
-}
-
-static struct fmq_buf *control_frame(int opcode, const uint8_t *payload, size_t len) {
-  uint8_t head[FMQ_WS_HEADER_MAX];
-  size_t h = fmq_frame_header_encode(head, 1, opcode, len, NULL);
-  struct fmq_buf *b = fmq_buf_new(h + len);
-  if (b != NULL) {
-    memcpy(b->data, head, h);
-    memcpy(b->data + h, payload, len);
-  }
-  return b;
 }
 
 static void conn_on_text(struct fmq_conn *c, const uint8_t *text, size_t len) {
@@ -293,7 +278,7 @@ static void conn_on_text(struct fmq_conn *c, const uint8_t *text, size_t len) {
 }
 
 static void conn_on_close_frame(struct fmq_conn *c, const struct fmq_ws_event *ev) {
-  c->flags |= FMQ_CONN_CLOSE_RECEIVED | FMQ_CONN_INPUT_DONE | FMQ_CONN_CLOSE_AFTER_WRITE;
+  c->flags |= FMQ_CONN_INPUT_DONE | FMQ_CONN_CLOSE_AFTER_WRITE;
   if (!(c->flags & FMQ_CONN_CLOSE_SENT))
     conn_send_close(c, ev->close_code, NULL);
   else
@@ -314,7 +299,7 @@ static void conn_on_event(struct fmq_conn *c, const struct fmq_ws_event *ev) {
     break;
   case FMQ_WS_EV_PING:
     if (answering)
-      fmq_conn_send(c, control_frame(FMQ_WS_PONG, ev->data, ev->len));
+      fmq_conn_send(c, fmq_ws_frame_new(FMQ_WS_PONG, ev->data, ev->len));
     break;
   case FMQ_WS_EV_CLOSE:
     conn_on_close_frame(c, ev);
@@ -359,10 +344,12 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
     p += used;
     len -= used;
   }
-  if (c->state == FMQ_CONN_OPEN)
+  if (c->state != FMQ_CONN_OPEN && c->state != FMQ_CONN_CLOSING)
+    return;
+  uint64_t frames = c->reader.frames;
+  conn_read_frames(c, p, len);
+  if (c->state == FMQ_CONN_OPEN && c->reader.frames != frames)
     fmq_server_arm(c->server, &c->server->idle_deadlines, &c->deadline);
-  if (c->state == FMQ_CONN_OPEN || c->state == FMQ_CONN_CLOSING)
-    conn_read_frames(c, p, len);
 }
 
 void fmq_conn_deadline_due(struct fmq_conn *c) {
@@ -374,6 +361,7 @@ void fmq_conn_deadline_due(struct fmq_conn *c) {
     fmq_log_debug("conn %llu: idle timeout", (unsigned long long)c->id);
     conn_send_close(c, 1001, "idle timeout");
     break;
+  case FMQ_CONN_ACCEPTED:
   case FMQ_CONN_CLOSING:
   case FMQ_CONN_CLOSED:
     fmq_conn_abort(c);

@@ -11,12 +11,16 @@
 #include <uv.h>
 
 /* One client connection from accept to free. The state changes only in
- * conn_set_state(); flags are orthogonal. Closing is staged: the state
- * becomes CLOSED, the connection leaves every list, uv_close runs, and the
- * memory is freed only in the close callback. Loop thread only. */
+ * conn_set_state(), which also moves the deadline nodes and keeps the
+ * server's count of active (HTTP or OPEN) connections; flags are orthogonal.
+ * Closing is staged: CLOSING sends what is owed (a refusal or a close frame),
+ * shuts down the write side and waits, bounded by close_timeout, for the
+ * peer; then CLOSED: the connection leaves every list, uv_close runs, and
+ * the memory is freed only in the close callback. Loop thread only. */
 
 enum fmq_conn_state {
-  FMQ_CONN_HTTP = 0,  /* reading the upgrade request (handshake deadline) */
+  FMQ_CONN_ACCEPTED = 0, /* allocated, not yet reading */
+  FMQ_CONN_HTTP,      /* reading the upgrade request (handshake deadline) */
   FMQ_CONN_OPEN,      /* WebSocket open (idle and ping deadlines) */
   FMQ_CONN_CLOSING,   /* close frame or refusal sent (close deadline) */
   FMQ_CONN_CLOSED     /* uv_close called; waiting for the close callback */
@@ -24,10 +28,9 @@ enum fmq_conn_state {
 
 enum fmq_conn_flag {
   FMQ_CONN_CLOSE_SENT = 1 << 0,        /* our close frame is queued or written */
-  FMQ_CONN_CLOSE_RECEIVED = 1 << 1,
-  FMQ_CONN_INPUT_DONE = 1 << 2,        /* further input is discarded */
-  FMQ_CONN_CLOSE_AFTER_WRITE = 1 << 3, /* shut down the write side once the queue drains */
-  FMQ_CONN_SHUT_DOWN = 1 << 4
+  FMQ_CONN_INPUT_DONE = 1 << 1,        /* further input is discarded */
+  FMQ_CONN_CLOSE_AFTER_WRITE = 1 << 2, /* shut down the write side once the queue drains */
+  FMQ_CONN_SHUT_DOWN = 1 << 3
 };
 
 struct fmq_conn {

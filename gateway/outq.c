@@ -16,7 +16,7 @@ static struct fmq_buf **slot(const struct fmq_outq *q, uint32_t i) {
 static void truncate_to(struct fmq_outq *q, uint32_t keep) {
   while (q->count > keep) {
     struct fmq_buf *b = *slot(q, q->count - 1);
-    q->bytes -= b->len;
+    q->bytes -= fmq_outq_cost(b);
     fmq_buf_unref(b);
     q->count--;
   }
@@ -48,7 +48,7 @@ int fmq_outq_push(struct fmq_outq *q, struct fmq_buf *b) {
   }
   *slot(q, q->count) = b;
   q->count++;
-  q->bytes += b->len;
+  q->bytes += fmq_outq_cost(b);
   return 0;
 }
 
@@ -68,7 +68,7 @@ unsigned fmq_outq_gather(struct fmq_outq *q, uv_buf_t *bufs, unsigned max) {
 void fmq_outq_written(struct fmq_outq *q) {
   for (uint32_t i = 0; i < q->inflight; i++) {
     struct fmq_buf *b = *slot(q, i);
-    q->bytes -= b->len;
+    q->bytes -= fmq_outq_cost(b);
     fmq_buf_unref(b);
   }
   q->head = (q->head + q->inflight) & (q->cap - 1);

@@ -15,8 +15,17 @@ struct fmq_outq {
   struct fmq_buf **ring;
   uint32_t head, count, cap;
   uint32_t inflight;
-  size_t bytes;           /* bytes held, in flight included */
+  size_t bytes;           /* memory charged, in flight included (see below) */
 };
+
+/* Each entry is charged its frame's bytes plus this much for the buffer
+ * header, the allocator and the ring slot, so a flood of tiny frames (empty
+ * pongs) cannot hold much more memory than outbound_queue_limit says. */
+#define FMQ_OUTQ_ENTRY_OVERHEAD 64
+
+static inline size_t fmq_outq_cost(const struct fmq_buf *b) {
+  return b->len + FMQ_OUTQ_ENTRY_OVERHEAD;
+}
 
 void fmq_outq_init(struct fmq_outq *q);
 /* Drops every reference and frees the ring. */

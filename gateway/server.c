@@ -2,6 +2,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "ws_frame.h"
 
 #include <netdb.h>
 #include <stdio.h>
@@ -132,11 +133,9 @@ int fmq_server_init(struct fmq_server *s, uv_loop_t *loop, const struct fmq_conf
   fmq_deadline_list_init(&s->idle_deadlines, config->websocket.idle_timeout);
   fmq_deadline_list_init(&s->close_deadlines, config->websocket.close_timeout);
   fmq_deadline_list_init(&s->ping_deadlines, config->websocket.ping_interval);
-  s->ping_frame = fmq_buf_new(2);
+  s->ping_frame = fmq_ws_frame_new(FMQ_WS_PING, NULL, 0);
   if (s->ping_frame == NULL)
     return UV_ENOMEM;
-  s->ping_frame->data[0] = 0x80 | 0x9;
-  s->ping_frame->data[1] = 0;
   s->listeners = calloc(config->nlisten, sizeof(*s->listeners));
   if (s->listeners == NULL) {
     fmq_buf_unref(s->ping_frame);
@@ -213,6 +212,8 @@ int fmq_server_start(struct fmq_server *s) {
   int rc = uv_signal_start(&s->sigterm, on_signal, SIGTERM);
   if (rc == 0)
     rc = uv_signal_start(&s->sigint, on_signal, SIGINT);
+  if (rc != 0)
+    fmq_log_error("signal handlers: %s", uv_strerror(rc));
   for (size_t i = 0; rc == 0 && i < s->config->nlisten; i++)
     rc = listener_start(s, &s->listeners[i], &s->config->listen[i]);
   return rc;

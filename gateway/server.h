@@ -38,7 +38,7 @@ struct fmq_server {
   struct fmq_deadline_list handshake_deadlines, idle_deadlines, close_deadlines, ping_deadlines;
   struct fmq_buf *ping_frame;            /* shared by every ping sent */
   uint64_t next_conn_id;
-  size_t nopen;                          /* connections past the upgrade, not closing */
+  size_t nactive;                        /* connections in HTTP or OPEN: what max_connections bounds */
   int stopping;
   /* Every read lands here; a connection copies only an unfinished message. */
   uint8_t read_buf[FMQ_READ_BUF_SIZE];

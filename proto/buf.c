@@ -1,6 +1,7 @@
 #include "buf.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 struct fmq_buf *fmq_buf_new(size_t len) {
   if (len > UINT32_MAX)
@@ -10,6 +11,13 @@ struct fmq_buf *fmq_buf_new(size_t len) {
     return NULL;
   atomic_init(&b->refs, 1);
   b->len = (uint32_t)len;
+  return b;
+}
+
+struct fmq_buf *fmq_buf_copy(const void *p, size_t n) {
+  struct fmq_buf *b = fmq_buf_new(n);
+  if (b != NULL && n > 0)
+    memcpy(b->data, p, n);
   return b;
 }
 

@@ -18,6 +18,8 @@ struct fmq_buf {
  * NULL when out of memory. Contents are for the caller to fill before sharing. */
 struct fmq_buf *fmq_buf_new(size_t len);
 struct fmq_buf *fmq_buf_ref(struct fmq_buf *b);
+/* A new buffer holding a copy of p[0..n), or NULL when out of memory. */
+struct fmq_buf *fmq_buf_copy(const void *p, size_t n);
 /* Drops one reference; frees the buffer with the last. NULL is ignored. */
 void fmq_buf_unref(struct fmq_buf *b);
 

@@ -11,8 +11,6 @@ const char *fmq_strerror(int err) {
   case FMQ_EHTTP: return "malformed HTTP request";
   case FMQ_ETOOBIG: return "message too big";
   case FMQ_EHEADERS: return "request header fields too large";
-  case FMQ_EQUEUE: return "outbound queue full";
-  case FMQ_ELIMIT: return "limit reached";
   case FMQ_ENOMEM: return "out of memory";
   case FMQ_ESPACE: return "buffer too small";
   }

@@ -15,8 +15,6 @@ enum fmq_err {
 
   FMQ_ETOOBIG = -10200,          /* message over max_message_size (1009) */
   FMQ_EHEADERS = -10201,         /* header block over max_header_size (431) */
-  FMQ_EQUEUE = -10202,           /* outbound queue over its limit (1013) */
-  FMQ_ELIMIT = -10203,           /* a configured count limit was reached */
 
   FMQ_ENOMEM = -10300,
   FMQ_ESPACE = -10301            /* caller's buffer too small */

@@ -120,7 +120,6 @@ static int http_on_headers_complete(llhttp_t *p) {
   r->method = p->method;
   r->http_major = p->http_major;
   r->http_minor = p->http_minor;
-  r->upgrade = p->upgrade;
   return HPE_PAUSED;
 }
 

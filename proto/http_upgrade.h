@@ -32,7 +32,6 @@ struct fmq_http_request {
   uint8_t complete;
   uint8_t method;                /* llhttp_method_t */
   uint8_t http_major, http_minor;
-  uint8_t upgrade;               /* llhttp saw Connection: upgrade + Upgrade */
   int error;                     /* sticky: 0, FMQ_EHTTP or FMQ_EHEADERS */
 };
 

@@ -177,3 +177,15 @@ unsigned fmq_frame_mask(uint8_t *p, size_t n, const uint8_t mask[4], unsigned po
     p[i] ^= mask[pos];
   return pos;
 }
+
+struct fmq_buf *fmq_ws_frame_new(int opcode, const void *payload, size_t len) {
+  uint8_t head[FMQ_WS_HEADER_MAX];
+  size_t n = fmq_frame_header_encode(head, 1, opcode, len, NULL);
+  struct fmq_buf *b = fmq_buf_new(n + len);
+  if (b != NULL) {
+    memcpy(b->data, head, n);
+    if (len > 0)
+      memcpy(b->data + n, payload, len);
+  }
+  return b;
+}

@@ -1,6 +1,8 @@
 #ifndef FMQ_WS_FRAME_H
 #define FMQ_WS_FRAME_H
 
+#include "buf.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -74,6 +76,10 @@ int fmq_frame_decode(struct fmq_frame_decoder *d, uint8_t *buf, size_t len,
  * bytes are written and the caller masks the payload with fmq_frame_mask. */
 size_t fmq_frame_header_encode(uint8_t out[FMQ_WS_HEADER_MAX], int fin, int opcode,
                                uint64_t length, const uint8_t mask[4]);
+
+/* A complete unmasked single-frame message (a server frame) with that
+ * payload, in a new buffer; NULL when out of memory. */
+struct fmq_buf *fmq_ws_frame_new(int opcode, const void *payload, size_t len);
 
 /* XORs p[0..n) with mask, starting at mask index `pos`; returns the next index. */
 unsigned fmq_frame_mask(uint8_t *p, size_t n, const uint8_t mask[4], unsigned pos);

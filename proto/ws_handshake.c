@@ -80,6 +80,10 @@ int fmq_handshake_check(const struct fmq_http_request *req, const char *const *p
     return handshake_refuse(hs, 400, "missing Connection: upgrade");
   if (req->http_major < 1 || (req->http_major == 1 && req->http_minor < 1))
     return handshake_refuse(hs, 400, "HTTP/1.1 required");
+  if (fmq_http_field_next(req, "Host", &index, &len) == NULL ||
+      fmq_http_field_next(req, "Host", &index, &len) != NULL)
+    return handshake_refuse(hs, 400, "missing or repeated Host");
+  index = 0;
   version = fmq_http_field_next(req, "Sec-WebSocket-Version", &index, &version_len);
   if (version == NULL)
     return handshake_refuse(hs, 400, "missing Sec-WebSocket-Version");

@@ -20,9 +20,10 @@ struct fmq_handshake {
 
 /* Judges req against the WebSocket paths, in this order:
  * path not listed 404; not GET 400; no "Upgrade: websocket" 426; no
- * "Connection: upgrade" or HTTP/1.0 400; Sec-WebSocket-Version missing 400,
- * other than 13 426; Sec-WebSocket-Key missing, repeated or not 16 bytes of
- * base64 400; Sec-WebSocket-Protocol offered without ferrymq.v1 400.
+ * "Connection: upgrade" or HTTP/1.0 400; Host missing or repeated 400;
+ * Sec-WebSocket-Version missing 400, other than 13 426; Sec-WebSocket-Key
+ * missing, repeated or not 16 bytes of base64 400; Sec-WebSocket-Protocol
+ * offered without ferrymq.v1 400.
  * Fills *hs (status 101 when accepted). Returns hs->status. */
 int fmq_handshake_check(const struct fmq_http_request *req, const char *const *paths,
                         size_t npaths, struct fmq_handshake *hs);

@@ -183,6 +183,7 @@ int fmq_ws_reader_feed(struct fmq_ws_reader *r, uint8_t *buf, size_t len,
       rc = reader_payload(r, fev.data, fev.len);
       break;
     case FMQ_FRAME_END:
+      r->frames++;
       rc = reader_end(r, ev);
       break;
     }

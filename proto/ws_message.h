@@ -45,6 +45,7 @@ struct fmq_ws_reader {
                                 NULL when it is copied */
   uint8_t ctl[FMQ_WS_CONTROL_MAX];
   uint8_t ctl_len;
+  uint64_t frames;           /* complete frames read so far: liveness counts frames, not bytes */
 };
 
 void fmq_ws_reader_init(struct fmq_ws_reader *r, size_t max_message_size);

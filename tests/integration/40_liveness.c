@@ -81,6 +81,25 @@ static void violation_while_closing_ends_the_connection_at_once(void **state) {
   fmqt_close(fd);
 }
 
+/* Liveness counts frames, not bytes: a frame whose payload trickles in and
+ * never completes does not keep the connection open. The close frame must
+ * already be waiting when the trickle (well past the idle timeout) ends. */
+static void trickled_frame_is_not_activity(void **state) {
+  int fd = fmqt_fixture_connect(state);
+  uint8_t header[14];
+  const uint8_t mask[4] = {1, 2, 3, 4};
+  fmqt_send_all(fd, header, fmqt_ws_header(header, 0x81, 100, mask));
+  int64_t until = fmqt_now_ms() + IDLE_MS * 5 / 2;
+  while (fmqt_now_ms() < until) {
+    assert_true(fmqt_try_send(fd, "x", 1) >= 0);
+    usleep(ACTIVITY_EVERY_MS * 1000);
+  }
+  char reason[128];
+  assert_int_equal(fmqt_ws_expect_close(fd, 100, reason, sizeof reason), 1001);
+  assert_string_equal(reason, "idle timeout");
+  fmqt_close(fd);
+}
+
 enum activity { SEND_PONG, SEND_PING, SEND_JSON_PING, ACTIVITY_COUNT };
 
 static void send_activity(int fd, enum activity a) {
@@ -228,6 +247,9 @@ int main(void) {
       cmocka_unit_test_prestate_setup_teardown(
           violation_while_closing_ends_the_connection_at_once, fmqt_fixture_setup,
           fmqt_fixture_teardown, &idle_long_close),
+      cmocka_unit_test_prestate_setup_teardown(trickled_frame_is_not_activity,
+                                               fmqt_fixture_setup, fmqt_fixture_teardown,
+                                               &idle_long_close),
       cmocka_unit_test_prestate_setup_teardown(any_client_frame_counts_as_activity,
                                                fmqt_fixture_setup, fmqt_fixture_teardown,
                                                &idle_no_pings),

@@ -1,5 +1,6 @@
-/* Limits: max_connections (503 before the upgrade) and the per-connection
- * outbound queue (close 1013 for a client that does not read). */
+/* Limits: max_connections (503 before the upgrade, counting connections
+ * still in the handshake) and the per-connection outbound queue (close 1013
+ * for a client that does not read). */
 
 #include "gateway_proc.h"
 #include "wsclient.h"
@@ -48,6 +49,34 @@ static void assert_refused_with_503(uint16_t port) {
   char req[1024], key[25], head[4096];
   size_t n = fmqt_ws_request(req, sizeof req, "/mqtt", "", key);
   assert_int_equal(fmqt_http_refused(port, req, n, head, sizeof head), 503);
+}
+
+/* Connections that never finish their request hold a slot too, until the
+ * handshake deadline; a refusal at the limit does not wait for a request. */
+static void unfinished_handshakes_count_against_the_limit(void **state) {
+  uint16_t port = fmqt_fixture_port(state);
+  static const char partial[] = "GET /mqtt HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+  int a = fmqt_tcp_connect(port);
+  int b = fmqt_tcp_connect(port);
+  fmqt_send_all(a, partial, sizeof partial - 1);
+  fmqt_send_all(b, partial, sizeof partial - 1);
+  assert_refused_with_503(port);
+
+  char head[4096];
+  int c = fmqt_tcp_connect(port);
+  assert_int_equal(fmqt_http_read_head(c, head, sizeof head, TIMEOUT_MS), 503);
+  fmqt_close(c);
+
+  fmqt_close(a);
+  int ws = -1;
+  int64_t deadline = fmqt_now_ms() + RETRY_MS;
+  int status;
+  while ((status = try_upgrade(port, &ws)) == 503 && fmqt_now_ms() < deadline) {
+    poll(NULL, 0, 50);
+  }
+  assert_int_equal(status, 101);
+  fmqt_ws_close_cleanly(ws, 1000);
+  fmqt_close(b);
 }
 
 static void connections_over_the_limit_get_503(void **state) {
@@ -151,6 +180,9 @@ static void slow_reader_gets_1013_and_others_are_served(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test_prestate_setup_teardown(unfinished_handshakes_count_against_the_limit,
+                                               fmqt_fixture_setup, fmqt_fixture_teardown,
+                                               &two_connections),
       cmocka_unit_test_prestate_setup_teardown(connections_over_the_limit_get_503,
                                                fmqt_fixture_setup, fmqt_fixture_teardown,
                                                &two_connections),

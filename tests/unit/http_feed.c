@@ -54,7 +54,6 @@ static void assert_same_request(const struct fmq_http_request *a,
   assert_int_equal(a->method, b->method);
   assert_int_equal(a->http_major, b->http_major);
   assert_int_equal(a->http_minor, b->http_minor);
-  assert_int_equal(a->upgrade, b->upgrade);
   assert_int_equal(a->head_bytes, b->head_bytes);
   assert_int_equal(a->target_len, b->target_len);
   assert_int_equal(a->path_len, b->path_len);

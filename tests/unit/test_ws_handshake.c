@@ -84,8 +84,8 @@ static void test_upgrade_accepted(void **state) {
                        "Sec-WebSocket-Accept: " RFC_ACCEPT "\r\n"
                        "\r\n");
 
-  assert_accepted("GET /ws HTTP/1.1\r\n" UPGRADE CONNECTION KEY VERSION END, 0);
-  assert_accepted("GET /mqtt?token=abc&topic=a/b HTTP/1.1\r\n" UPGRADE CONNECTION KEY VERSION END,
+  assert_accepted("GET /ws HTTP/1.1\r\n" HOST UPGRADE CONNECTION KEY VERSION END, 0);
+  assert_accepted("GET /mqtt?token=abc&topic=a/b HTTP/1.1\r\n" HOST UPGRADE CONNECTION KEY VERSION END,
                   0);
 }
 
@@ -93,7 +93,7 @@ static void test_subprotocol_selected(void **state) {
   struct fmq_handshake hs;
 
   (void)state;
-  assert_int_equal(check(GET UPGRADE CONNECTION KEY VERSION
+  assert_int_equal(check(GET HOST UPGRADE CONNECTION KEY VERSION
                          "Sec-WebSocket-Protocol: chat, ferrymq.v1\r\n" END, &hs), 101);
   assert_int_equal(hs.subprotocol, 1);
   assert_rendered(&hs, "HTTP/1.1 101 Switching Protocols\r\n"
@@ -103,12 +103,12 @@ static void test_subprotocol_selected(void **state) {
                        "Sec-WebSocket-Protocol: ferrymq.v1\r\n"
                        "\r\n");
 
-  assert_accepted(GET UPGRADE CONNECTION KEY VERSION
+  assert_accepted(GET HOST UPGRADE CONNECTION KEY VERSION
                   "Sec-WebSocket-Protocol: ferrymq.v1\r\n" END, 1);
-  assert_accepted(GET UPGRADE CONNECTION KEY VERSION
+  assert_accepted(GET HOST UPGRADE CONNECTION KEY VERSION
                   "Sec-WebSocket-Protocol: chat\r\n"
                   "Sec-WebSocket-Protocol: superchat,ferrymq.v1 , mqtt\r\n" END, 1);
-  assert_accepted(GET UPGRADE CONNECTION KEY VERSION
+  assert_accepted(GET HOST UPGRADE CONNECTION KEY VERSION
                   "Sec-WebSocket-Protocol: ferrymq.v1\r\n"
                   "Sec-WebSocket-Protocol: chat\r\n" END, 1);
 }
@@ -127,7 +127,7 @@ static void test_subprotocol_refused(void **state) {
 
   (void)state;
   for (size_t i = 0; i < sizeof(offers) / sizeof(offers[0]); i++) {
-    strcpy(req, GET UPGRADE CONNECTION KEY VERSION);
+    strcpy(req, GET HOST UPGRADE CONNECTION KEY VERSION);
     strcat(req, offers[i]);
     strcat(req, END);
     assert_refused(req, 400, "unsupported subprotocol");
@@ -138,16 +138,16 @@ static void test_unknown_path_404(void **state) {
   struct fmq_handshake hs;
 
   (void)state;
-  assert_refused("GET / HTTP/1.1\r\n" UPGRADE CONNECTION KEY VERSION END, 404, "unknown path");
-  assert_refused("GET /mqtt/ HTTP/1.1\r\n" UPGRADE CONNECTION KEY VERSION END, 404, "unknown path");
-  assert_refused("GET /MQTT HTTP/1.1\r\n" UPGRADE CONNECTION KEY VERSION END, 404, "unknown path");
-  assert_refused("GET /mqttx HTTP/1.1\r\n" UPGRADE CONNECTION KEY VERSION END, 404, "unknown path");
-  assert_refused("GET /mqt?t HTTP/1.1\r\n" UPGRADE CONNECTION KEY VERSION END, 404, "unknown path");
+  assert_refused("GET / HTTP/1.1\r\n" HOST UPGRADE CONNECTION KEY VERSION END, 404, "unknown path");
+  assert_refused("GET /mqtt/ HTTP/1.1\r\n" HOST UPGRADE CONNECTION KEY VERSION END, 404, "unknown path");
+  assert_refused("GET /MQTT HTTP/1.1\r\n" HOST UPGRADE CONNECTION KEY VERSION END, 404, "unknown path");
+  assert_refused("GET /mqttx HTTP/1.1\r\n" HOST UPGRADE CONNECTION KEY VERSION END, 404, "unknown path");
+  assert_refused("GET /mqt?t HTTP/1.1\r\n" HOST UPGRADE CONNECTION KEY VERSION END, 404, "unknown path");
   /* The path comes first: nothing else about the request matters. */
   assert_refused("POST /other HTTP/1.0\r\n"
                  "Sec-WebSocket-Key: short\r\nSec-WebSocket-Version: 8\r\n" END,
                  404, "unknown path");
-  assert_refused("GET /other HTTP/1.1\r\n" UPGRADE CONNECTION
+  assert_refused("GET /other HTTP/1.1\r\n" HOST UPGRADE CONNECTION
                  "Sec-WebSocket-Key: short\r\n" VERSION END, 404, "unknown path");
 
   assert_int_equal(check("GET /other HTTP/1.1\r\n" END, &hs), 404);
@@ -161,9 +161,9 @@ static void test_unknown_path_404(void **state) {
 
 static void test_not_get_400(void **state) {
   (void)state;
-  assert_refused("POST /mqtt HTTP/1.1\r\nContent-Length: 0\r\n" UPGRADE CONNECTION KEY VERSION END,
+  assert_refused("POST /mqtt HTTP/1.1\r\nContent-Length: 0\r\n" HOST UPGRADE CONNECTION KEY VERSION END,
                  400, "not a GET request");
-  assert_refused("HEAD /mqtt HTTP/1.1\r\n" UPGRADE CONNECTION KEY VERSION END, 400,
+  assert_refused("HEAD /mqtt HTTP/1.1\r\n" HOST UPGRADE CONNECTION KEY VERSION END, 400,
                  "not a GET request");
   /* Before the upgrade check: a plain POST is not a 426. */
   assert_refused("POST /mqtt HTTP/1.1\r\nContent-Length: 0\r\n" END, 400, "not a GET request");
@@ -194,36 +194,36 @@ static void test_plain_get_426(void **state) {
 
 static void test_connection_upgrade_required(void **state) {
   (void)state;
-  assert_refused(GET UPGRADE KEY VERSION END, 400, "missing Connection: upgrade");
-  assert_refused(GET UPGRADE "Connection: keep-alive\r\n" KEY VERSION END, 400,
+  assert_refused(GET HOST UPGRADE KEY VERSION END, 400, "missing Connection: upgrade");
+  assert_refused(GET HOST UPGRADE "Connection: keep-alive\r\n" KEY VERSION END, 400,
                  "missing Connection: upgrade");
-  assert_refused(GET UPGRADE "Connection: upgrades\r\n" KEY VERSION END, 400,
+  assert_refused(GET HOST UPGRADE "Connection: upgrades\r\n" KEY VERSION END, 400,
                  "missing Connection: upgrade");
   /* Before the version and key checks. */
-  assert_refused(GET UPGRADE "Sec-WebSocket-Version: 8\r\n" END, 400,
+  assert_refused(GET HOST UPGRADE "Sec-WebSocket-Version: 8\r\n" END, 400,
                  "missing Connection: upgrade");
 
-  assert_accepted(GET UPGRADE "Connection: keep-alive, Upgrade\r\n" KEY VERSION END, 0);
-  assert_accepted(GET UPGRADE "Connection: keep-alive\r\nConnection: upgrade\r\n" KEY VERSION END,
+  assert_accepted(GET HOST UPGRADE "Connection: keep-alive, Upgrade\r\n" KEY VERSION END, 0);
+  assert_accepted(GET HOST UPGRADE "Connection: keep-alive\r\nConnection: upgrade\r\n" KEY VERSION END,
                   0);
 }
 
 static void test_http10_400(void **state) {
   (void)state;
-  assert_refused("GET /mqtt HTTP/1.0\r\n" UPGRADE CONNECTION KEY VERSION END, 400,
+  assert_refused("GET /mqtt HTTP/1.0\r\n" HOST UPGRADE CONNECTION KEY VERSION END, 400,
                  "HTTP/1.1 required");
-  assert_refused("GET /mqtt HTTP/1.0\r\n" UPGRADE CONNECTION "Sec-WebSocket-Version: 8\r\n" END,
+  assert_refused("GET /mqtt HTTP/1.0\r\n" HOST UPGRADE CONNECTION "Sec-WebSocket-Version: 8\r\n" END,
                  400, "HTTP/1.1 required");
-  assert_refused("GET /mqtt\r\n" UPGRADE CONNECTION KEY VERSION END, 400, "HTTP/1.1 required");
+  assert_refused("GET /mqtt\r\n" HOST UPGRADE CONNECTION KEY VERSION END, 400, "HTTP/1.1 required");
 }
 
 static void test_version(void **state) {
   struct fmq_handshake hs;
 
   (void)state;
-  assert_refused(GET UPGRADE CONNECTION KEY END, 400, "missing Sec-WebSocket-Version");
+  assert_refused(GET HOST UPGRADE CONNECTION KEY END, 400, "missing Sec-WebSocket-Version");
 
-  assert_int_equal(check(GET UPGRADE CONNECTION KEY "Sec-WebSocket-Version: 8\r\n" END, &hs), 426);
+  assert_int_equal(check(GET HOST UPGRADE CONNECTION KEY "Sec-WebSocket-Version: 8\r\n" END, &hs), 426);
   assert_string_equal(hs.reason, "unsupported WebSocket version");
   assert_rendered(&hs, "HTTP/1.1 426 Upgrade Required\r\n"
                        "Content-Type: text/plain\r\n"
@@ -234,21 +234,21 @@ static void test_version(void **state) {
                        "\r\n"
                        "unsupported WebSocket version\n");
 
-  assert_refused(GET UPGRADE CONNECTION KEY "Sec-WebSocket-Version: 13, 8\r\n" END, 426,
+  assert_refused(GET HOST UPGRADE CONNECTION KEY "Sec-WebSocket-Version: 13, 8\r\n" END, 426,
                  "unsupported WebSocket version");
-  assert_refused(GET UPGRADE CONNECTION KEY "Sec-WebSocket-Version: 130\r\n" END, 426,
+  assert_refused(GET HOST UPGRADE CONNECTION KEY "Sec-WebSocket-Version: 130\r\n" END, 426,
                  "unsupported WebSocket version");
-  assert_refused(GET UPGRADE CONNECTION KEY VERSION VERSION END, 426,
+  assert_refused(GET HOST UPGRADE CONNECTION KEY VERSION VERSION END, 426,
                  "unsupported WebSocket version");
-  assert_refused(GET UPGRADE CONNECTION KEY "Sec-WebSocket-Version:\r\n" END, 426,
+  assert_refused(GET HOST UPGRADE CONNECTION KEY "Sec-WebSocket-Version:\r\n" END, 426,
                  "unsupported WebSocket version");
   /* Before the key check. */
-  assert_refused(GET UPGRADE CONNECTION "Sec-WebSocket-Version: 8\r\n" END, 426,
+  assert_refused(GET HOST UPGRADE CONNECTION "Sec-WebSocket-Version: 8\r\n" END, 426,
                  "unsupported WebSocket version");
-  assert_refused(GET UPGRADE CONNECTION "Sec-WebSocket-Key: short\r\n" END, 400,
+  assert_refused(GET HOST UPGRADE CONNECTION "Sec-WebSocket-Key: short\r\n" END, 400,
                  "missing Sec-WebSocket-Version");
 
-  assert_accepted(GET UPGRADE CONNECTION KEY "Sec-WebSocket-Version:  13 \r\n" END, 0);
+  assert_accepted(GET HOST UPGRADE CONNECTION KEY "Sec-WebSocket-Version:  13 \r\n" END, 0);
 }
 
 static void test_key(void **state) {
@@ -271,25 +271,38 @@ static void test_key(void **state) {
 
   (void)state;
   for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-    strcpy(req, GET UPGRADE CONNECTION VERSION);
+    strcpy(req, GET HOST UPGRADE CONNECTION VERSION);
     strcat(req, keys[i]);
     strcat(req, END);
     assert_refused(req, 400, "invalid Sec-WebSocket-Key");
   }
   /* Before the subprotocol check. */
-  assert_refused(GET UPGRADE CONNECTION VERSION "Sec-WebSocket-Key: short\r\n"
+  assert_refused(GET HOST UPGRADE CONNECTION VERSION "Sec-WebSocket-Key: short\r\n"
                  "Sec-WebSocket-Protocol: chat\r\n" END, 400, "invalid Sec-WebSocket-Key");
 }
 
 static void test_names_and_tokens_case_insensitive(void **state) {
   (void)state;
   assert_accepted("GET /mqtt HTTP/1.1\r\n"
+                  "hOsT: gw.example\r\n"
                   "upgrade: WebSocket\r\n"
                   "CONNECTION: uPgRaDe\r\n"
                   "sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                   "SEC-WEBSOCKET-VERSION: 13\r\n"
                   "sec-WebSocket-protocol: ferrymq.v1\r\n"
                   "\r\n", 1);
+}
+
+/* RFC 6455 4.2.1: the request must carry exactly one Host. It is judged
+ * after the HTTP version and before Sec-WebSocket-Version. */
+static void test_host_required(void **state) {
+  (void)state;
+  assert_refused(GET UPGRADE CONNECTION KEY VERSION END, 400, "missing or repeated Host");
+  assert_refused(GET HOST HOST UPGRADE CONNECTION KEY VERSION END, 400,
+                 "missing or repeated Host");
+  assert_refused(GET UPGRADE CONNECTION KEY END, 400, "missing or repeated Host");
+  assert_refused("GET /mqtt HTTP/1.0\r\n" UPGRADE CONNECTION KEY VERSION END, 400,
+                 "HTTP/1.1 required");
 }
 
 static void test_render_error(void **state) {
@@ -346,6 +359,7 @@ int main(void) {
     cmocka_unit_test(test_version),
     cmocka_unit_test(test_key),
     cmocka_unit_test(test_names_and_tokens_case_insensitive),
+    cmocka_unit_test(test_host_required),
     cmocka_unit_test(test_render_error),
   };
 
