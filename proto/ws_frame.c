@@ -11,7 +11,6 @@
 #define WS_LEN7 0x7F
 #define WS_LEN16 126
 #define WS_LEN64 127
-#define WS_CONTROL 0x08
 
 static int frame_opcode_known(unsigned op) {
   return op <= FMQ_WS_BINARY || (op >= FMQ_WS_CLOSE && op <= FMQ_WS_PONG);
@@ -38,7 +37,7 @@ static int frame_header(struct fmq_frame_decoder *d, const uint8_t *buf, size_t 
     return FMQ_ENEEDMORE;
   uint8_t b0 = d->hdr[0], b1 = d->hdr[1];
   unsigned op = b0 & WS_OPCODE;
-  int control = (op & WS_CONTROL) != 0;
+  int control = fmq_ws_opcode_is_control(op);
   if ((b0 & WS_RSV) || !frame_opcode_known(op))
     return FMQ_EPROTO;
   if (d->require_mask && !(b1 & WS_MASKED))

@@ -18,6 +18,11 @@ enum fmq_ws_opcode {
   FMQ_WS_PONG = 0xA
 };
 
+/* Close, ping and pong (RFC 6455 5.5): opcodes with the high bit set. */
+static inline int fmq_ws_opcode_is_control(unsigned opcode) {
+  return (opcode & 0x08) != 0;
+}
+
 #define FMQ_WS_HEADER_MAX 14       /* 2 + 8 (length) + 4 (mask) */
 #define FMQ_WS_CONTROL_MAX 125
 

@@ -15,10 +15,6 @@ void fmq_ws_reader_init(struct fmq_ws_reader *r, size_t max_message_size) {
   fmq_utf8_init(&r->utf8);
 }
 
-static int reader_is_control(const struct fmq_frame_header *h) {
-  return (h->opcode & 0x8) != 0;
-}
-
 static void reader_release(struct fmq_ws_reader *r) {
   free(r->msg);
   r->msg = NULL;
@@ -69,7 +65,7 @@ static int reader_header(struct fmq_ws_reader *r, uint8_t *rest, size_t rest_len
   const struct fmq_frame_header *h = &r->frame.header;
   int whole_message;
 
-  if (reader_is_control(h)) {
+  if (fmq_ws_opcode_is_control(h->opcode)) {
     r->ctl_len = 0;
     whole_message = 1;
   } else {
@@ -94,7 +90,7 @@ static int reader_header(struct fmq_ws_reader *r, uint8_t *rest, size_t rest_len
 }
 
 static int reader_payload(struct fmq_ws_reader *r, const uint8_t *p, size_t n) {
-  if (reader_is_control(&r->frame.header)) {
+  if (fmq_ws_opcode_is_control(r->frame.header.opcode)) {
     if (r->in_place_start == NULL) {
       memcpy(r->ctl + r->ctl_len, p, n);
       r->ctl_len = (uint8_t)(r->ctl_len + n);
@@ -126,7 +122,7 @@ static int reader_close_frame(const uint8_t *p, size_t n, struct fmq_ws_event *e
 static int reader_end(struct fmq_ws_reader *r, struct fmq_ws_event *ev) {
   const struct fmq_frame_header *h = &r->frame.header;
 
-  if (reader_is_control(h)) {
+  if (fmq_ws_opcode_is_control(h->opcode)) {
     ev->data = r->in_place_start != NULL ? r->in_place_start : r->ctl;
     ev->len = (size_t)h->length;
     switch (h->opcode) {
