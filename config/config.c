@@ -62,10 +62,12 @@ struct loader {
 };
 
 static int validate_broker_url(const char *value, char *msg, size_t msglen);
+static int validate_client_id(const char *value, char *msg, size_t msglen);
 static int load_listen(struct loader *ld, const struct fmq_option *o, yaml_event_t *ev);
 static void release_listen(struct fmq_config *c);
 
 static const char *const log_level_names[] = {"error", "warn", "info", "debug", NULL};
+static const char *const mqtt_protocol_names[] = {"5", "3.1.1", NULL};
 
 /* offsetof, refusing to compile when the field is not of type T. */
 #define FIELD(f, T)                                                                                \
@@ -92,6 +94,16 @@ static const char *const log_level_names[] = {"error", "warn", "info", "debug", 
 static const struct fmq_option options[] = {
     NODE(listen, "[{address: \"0.0.0.0:8080\", paths: [\"/mqtt\"]}]", load_listen, release_listen),
     STRING(broker.url, "tcp://127.0.0.1:1883", validate_broker_url),
+    STRING(broker.client_id, "ferrymq-%h-%p", validate_client_id),
+    STRING(broker.username, "", NULL),
+    STRING(broker.password, "", NULL),
+    ENUM(broker.protocol, "5", mqtt_protocol_names),
+    /* MQTT's keepalive is a 16-bit count of seconds. */
+    DURATION(broker.keepalive, "30s", MS_SECOND, 65535 * MS_SECOND, FMQ_OPT_ZERO_OFF),
+    /* Paho retries in whole seconds. */
+    DURATION(broker.reconnect.min, "1s", MS_SECOND, MS_HOUR, 0),
+    DURATION(broker.reconnect.max, "30s", MS_SECOND, 24 * MS_HOUR, 0),
+    UINT(broker.offline_buffer, "1000", 0, 1000000),
     DURATION(websocket.idle_timeout, "60s", 100, 24 * MS_HOUR, FMQ_OPT_ZERO_OFF),
     DURATION(websocket.ping_interval, "20s", 100, 24 * MS_HOUR, FMQ_OPT_ZERO_OFF),
     DURATION(websocket.handshake_timeout, "30s", 100, MS_HOUR, 0),
@@ -219,13 +231,30 @@ static int validate_broker_url(const char *value, char *msg, size_t msglen) {
 
   for (size_t i = 0; i < ARRAY_SIZE(schemes); i++) {
     size_t n = strlen(schemes[i]);
-    if (strncmp(value, schemes[i], n) == 0 && value[n] != '\0')
-      return 0;
+    if (strncmp(value, schemes[i], n) != 0 || value[n] == '\0')
+      continue;
+    if (i >= 2)
+      return fail(msg, msglen, "'%s': TLS to the broker is not supported yet", value);
+    return 0;
   }
   return fail(msg, msglen,
               "invalid URL '%s' (use tcp://, mqtt://, ssl:// or mqtts:// and a host, "
               "e.g. tcp://127.0.0.1:1883)",
               value);
+}
+
+static int validate_client_id(const char *value, char *msg, size_t msglen) {
+  if (value[0] == '\0')
+    return fail(msg, msglen, "the client id must not be empty");
+  if (strlen(value) > 1024)
+    return fail(msg, msglen, "the client id is longer than 1024 bytes");
+  return 0;
+}
+
+int fmq_config_check(const struct fmq_config *c, char *err, size_t errlen) {
+  if (c->broker.reconnect.max < c->broker.reconnect.min)
+    return fail(err, errlen, "configuration: broker.reconnect.max is below broker.reconnect.min");
+  return 0;
 }
 
 static int set_string(char **field, const char *value, char *msg, size_t msglen) {

@@ -10,6 +10,7 @@
  * a reload builds a new one. Durations are milliseconds, sizes bytes. */
 
 enum fmq_log_level { FMQ_LOG_ERROR = 0, FMQ_LOG_WARN, FMQ_LOG_INFO, FMQ_LOG_DEBUG };
+enum fmq_mqtt_protocol { FMQ_MQTT_5 = 0, FMQ_MQTT_311 };
 
 struct fmq_listen_config {
   char *address;            /* "host:port", IPv6 as "[::1]:8080" */
@@ -22,6 +23,15 @@ struct fmq_config {
   size_t nlisten;
   struct {
     char *url;
+    char *client_id;                /* %h host name, %p process id */
+    char *username;                 /* "": none */
+    char *password;
+    enum fmq_mqtt_protocol protocol;
+    uint64_t keepalive;             /* 0: off */
+    struct {
+      uint64_t min, max;            /* automatic reconnect backoff */
+    } reconnect;
+    uint64_t offline_buffer;        /* QoS>0 publishes held while down; 0: none */
   } broker;
   struct {
     uint64_t idle_timeout;          /* 0: off */
@@ -59,6 +69,9 @@ int fmq_config_apply_env(struct fmq_config *c, char *const *envp, char *err, siz
  * text, as the file and the environment do. `source` prefixes errors. */
 int fmq_config_set(struct fmq_config *c, const char *key, const char *value, const char *source,
                    char *err, size_t errlen);
+/* Checks rules that involve more than one key (after every source was
+ * applied). Returns 0 or -1 with err "configuration: message". */
+int fmq_config_check(const struct fmq_config *c, char *err, size_t errlen);
 /* --listen HOST:PORT: replaces every listener by one, keeping the first
  * listener's paths. --path P: sets the paths of every listener to P alone. */
 int fmq_config_set_listen(struct fmq_config *c, const char *address, char *err, size_t errlen);

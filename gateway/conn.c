@@ -3,6 +3,8 @@
 #include "client_proto.h"
 #include "error.h"
 #include "log.h"
+#include "session.h"
+#include "topic.h"
 #include "ws_handshake.h"
 
 #include <stdlib.h>
@@ -20,6 +22,8 @@ static int conn_state_is_active(enum fmq_conn_state state) {
 
 static void conn_set_state(struct fmq_conn *c, enum fmq_conn_state state) {
   struct fmq_server *s = c->server;
+  if (c->state == FMQ_CONN_OPEN && state != FMQ_CONN_OPEN)
+    fmq_session_release(s->session, c);
   s->nactive += conn_state_is_active(state) - conn_state_is_active(c->state);
   c->state = state;
   switch (state) {
@@ -228,6 +232,17 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   *buf = uv_buf_init((char *)c->server->read_buf, sizeof(c->server->read_buf));
 }
 
+/* Each topic= of the upgrade URL must be a filter (protocol-v1 section 1).
+ * Returns NULL or why the request is refused. */
+static const char *conn_check_query_topics(struct fmq_conn *c, char *topic, size_t cap) {
+  size_t pos = 0, len;
+  int rc;
+  while ((rc = fmq_http_query_next(c->http, "topic", &pos, topic, cap, &len)) == 1)
+    if (fmq_topic_check_filter(topic, len) != 0)
+      return "topic= is not a valid MQTT topic filter";
+  return rc == 0 ? NULL : "malformed query string";
+}
+
 /* Returns how many bytes the request took; the rest are WebSocket frames. */
 static size_t conn_read_http(struct fmq_conn *c, const uint8_t *p, size_t len) {
   size_t used = 0;
@@ -254,27 +269,64 @@ static size_t conn_read_http(struct fmq_conn *c, const uint8_t *p, size_t len) {
     conn_refuse(c, hs.status, hs.reason, &hs);
     return len;
   }
+  /* Room for any decoded query value: decoding never lengthens. */
+  char *topic = malloc(c->http->target_len + 1);
+  if (topic == NULL) {
+    conn_refuse(c, 500, "out of memory", NULL);
+    return len;
+  }
+  const char *bad = conn_check_query_topics(c, topic, c->http->target_len + 1);
+  if (bad != NULL) {
+    free(topic);
+    conn_refuse(c, 400, bad, NULL);
+    return len;
+  }
   char head[512];
   int n = fmq_handshake_render(&hs, head, sizeof(head));
-  conn_free_http(c);
   conn_set_state(c, FMQ_CONN_OPEN);
   conn_push(c, n > 0 ? fmq_buf_copy(head, (size_t)n) : NULL);
   fmq_log_debug("conn %llu: upgraded", (unsigned long long)c->id);
+  fmq_session_greet(c->server->session, c);
+  size_t pos = 0, tlen;
+  while (c->state == FMQ_CONN_OPEN &&
+         fmq_http_query_next(c->http, "topic", &pos, topic, c->http->target_len + 1, &tlen) == 1)
+    fmq_session_subscribe(c->server->session, c, topic, 0, NULL);
+  free(topic);
+  conn_free_http(c);
   return used;
 }
 
-static void conn_on_text(struct fmq_conn *c, const uint8_t *text, size_t len) {
+static void conn_on_message(struct fmq_conn *c, const struct fmq_client_msg *msg) {
+  struct fmq_session *session = c->server->session;
+  switch (msg->kind) {
+  case FMQ_CLIENT_PING:
+    fmq_conn_send(c, fmq_client_encode_pong(msg->id));
+    break;
+  case FMQ_CLIENT_SUBSCRIBE:
+    fmq_session_subscribe(session, c, msg->topic, msg->qos, msg->id);
+    break;
+  case FMQ_CLIENT_UNSUBSCRIBE:
+    fmq_session_unsubscribe(session, c, msg->topic, msg->id);
+    break;
+  case FMQ_CLIENT_PUBLISH:
+    fmq_session_publish(session, c, msg);
+    break;
+  case FMQ_CLIENT_OTHER:
+    fmq_conn_send(c, fmq_client_encode_error(FMQ_CE_UNKNOWN_TYPE, "unknown message type", msg->id));
+    break;
+  }
+}
+
+static void conn_on_data(struct fmq_conn *c, const struct fmq_ws_event *ev) {
   struct fmq_client_msg msg;
   struct fmq_client_error err;
-  struct fmq_buf *reply;
-  if (fmq_client_parse(text, len, &msg, &err) != 0)
-    reply = fmq_client_encode_error(err.code, err.message, msg.id);
-  else if (msg.kind == FMQ_CLIENT_PING)
-    reply = fmq_client_encode_pong(msg.id);
+  int rc = ev->type == FMQ_WS_EV_TEXT ? fmq_client_parse(ev->data, ev->len, &msg, &err)
+                                      : fmq_client_parse_binary(ev->data, ev->len, &msg, &err);
+  if (rc != 0)
+    fmq_conn_send(c, fmq_client_encode_error(err.code, err.message, msg.id));
   else
-    reply = fmq_client_encode_error(FMQ_CE_UNKNOWN_TYPE, "unknown message type", msg.id);
+    conn_on_message(c, &msg);
   fmq_client_msg_close(&msg);
-  fmq_conn_send(c, reply);
 }
 
 static void conn_on_close_frame(struct fmq_conn *c, const struct fmq_ws_event *ev) {
@@ -289,13 +341,9 @@ static void conn_on_event(struct fmq_conn *c, const struct fmq_ws_event *ev) {
   int answering = !(c->flags & FMQ_CONN_CLOSE_SENT);
   switch (ev->type) {
   case FMQ_WS_EV_TEXT:
-    if (answering)
-      conn_on_text(c, ev->data, ev->len);
-    break;
   case FMQ_WS_EV_BINARY:
     if (answering)
-      fmq_conn_send(c, fmq_client_encode_error(FMQ_CE_UNAVAILABLE,
-                                               "publishing needs the MQTT bridge", NULL));
+      conn_on_data(c, ev);
     break;
   case FMQ_WS_EV_PING:
     if (answering)

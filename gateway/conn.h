@@ -50,6 +50,10 @@ struct fmq_conn {
   struct fmq_outq outq;
   uv_write_t write_req;
   uv_shutdown_t shutdown_req;
+  struct fmq_sub *subs;                         /* the session's, while OPEN */
+  size_t nsubs;
+  struct fmq_pub *pubs;                         /* publishes awaiting the broker's ack */
+  uint64_t delivered;                           /* the session's serial of the last message sent */
 };
 
 /* Accepts one connection from listener. Returns 0 or a libuv error. */

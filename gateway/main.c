@@ -1,6 +1,7 @@
 #include "config.h"
 #include "log.h"
 #include "server.h"
+#include "session.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -103,7 +104,7 @@ static int load_config(struct fmq_config *c, const struct cli *cli, char *err, s
     if (scalars[i].value &&
         fmq_config_set(c, scalars[i].key, scalars[i].value, scalars[i].option, err, errlen) != 0)
       return -1;
-  return 0;
+  return fmq_config_check(c, err, errlen);
 }
 
 /* Every connection is a descriptor; the usual soft limit of 1024 would cap
@@ -119,6 +120,7 @@ static void raise_fd_limit(void) {
 static int run(const struct fmq_config *config) {
   uv_loop_t loop;
   struct fmq_server server;
+  struct fmq_session session;
   int rc = uv_loop_init(&loop);
   if (rc != 0) {
     fmq_log_error("event loop: %s", uv_strerror(rc));
@@ -130,13 +132,25 @@ static int run(const struct fmq_config *config) {
     uv_loop_close(&loop);
     return 1;
   }
+  rc = fmq_session_init(&session, &server, config);
+  if (rc != 0) {
+    if (rc != -1)
+      fmq_log_error("startup: %s", uv_strerror(rc));
+    fmq_server_stop(&server);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    fmq_server_close(&server);
+    uv_loop_close(&loop);
+    return 1;
+  }
+  server.session = &session;
   if (config->workers > 1)
     fmq_log_warn("workers: %llu requested; this version runs one event loop",
                  (unsigned long long)config->workers);
-  int failed = fmq_server_start(&server) != 0;
+  int failed = fmq_server_start(&server) != 0 || fmq_session_connect(&session) != 0;
   if (failed)
     fmq_server_stop(&server);
   uv_run(&loop, UV_RUN_DEFAULT);
+  fmq_session_close(&session);
   fmq_server_close(&server);
   rc = uv_loop_close(&loop);
   if (rc != 0) {

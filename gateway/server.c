@@ -2,6 +2,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "session.h"
 #include "ws_frame.h"
 
 #include <netdb.h>
@@ -101,6 +102,8 @@ static void server_close_handles(struct fmq_server *s) {
   uv_close((uv_handle_t *)&s->flush, NULL);
   uv_close((uv_handle_t *)&s->sigterm, NULL);
   uv_close((uv_handle_t *)&s->sigint, NULL);
+  if (s->session != NULL)
+    fmq_session_stop(s->session);
 }
 
 void fmq_server_forget(struct fmq_server *s, struct fmq_conn *c) {

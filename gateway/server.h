@@ -15,6 +15,7 @@
 
 struct fmq_conn;
 struct fmq_server;
+struct fmq_session;
 
 struct fmq_listener {
   uv_tcp_t tcp;
@@ -27,6 +28,7 @@ struct fmq_listener {
 struct fmq_server {
   uv_loop_t *loop;
   const struct fmq_config *config;       /* borrowed; outlives the server */
+  struct fmq_session *session;           /* borrowed; stopped once every client is gone */
   struct fmq_listener *listeners;
   size_t nlisteners;
   uv_signal_t sigterm, sigint;
@@ -52,7 +54,7 @@ int fmq_server_init(struct fmq_server *s, uv_loop_t *loop, const struct fmq_conf
 int fmq_server_start(struct fmq_server *s);
 /* Graceful shutdown: stop accepting, close every client with 1001, wait for
  * the close handshakes (bounded by websocket.close_timeout), then close the
- * server's handles so uv_run returns. A second call closes every connection
+ * server's handles and stop the broker session so uv_run returns. A second call closes every connection
  * at once. */
 void fmq_server_stop(struct fmq_server *s);
 /* Frees what is left once uv_run has returned. */

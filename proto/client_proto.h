@@ -13,6 +13,9 @@
 
 enum fmq_client_kind {
   FMQ_CLIENT_PING = 1,
+  FMQ_CLIENT_SUBSCRIBE,
+  FMQ_CLIENT_UNSUBSCRIBE,
+  FMQ_CLIENT_PUBLISH,
   FMQ_CLIENT_OTHER           /* a type the codec does not know (mappings, later) */
 };
 
@@ -31,9 +34,28 @@ enum fmq_client_error_code {
 
 struct fmq_client_msg {
   enum fmq_client_kind kind;
-  json_t *root;        /* owned: the parsed object */
-  const char *type;    /* borrowed from root */
-  json_t *id;          /* borrowed from root; NULL when absent */
+  json_t *root;        /* owned: the parsed object; NULL for a binary publish */
+  /* Borrowed from root (a static string for a binary publish). It may hold
+   * NUL bytes: compare it with type_len, never as a C string. */
+  const char *type;
+  size_t type_len;
+  /* Borrowed from root; NULL when absent. A string id may hold NUL bytes:
+   * echo it as a json_t. */
+  json_t *id;
+  /* SUBSCRIBE, UNSUBSCRIBE (a valid filter), PUBLISH (a valid name), so
+   * free of NUL: borrowed from root, or topic_owned for a binary publish.
+   * Set only once valid. */
+  const char *topic;
+  size_t topic_len;
+  int qos;             /* SUBSCRIBE, PUBLISH: 0..2, default 0 */
+  int retain;          /* PUBLISH: 0 or 1, default 0 */
+  /* PUBLISH: the MQTT payload (never NULL, possibly empty), borrowed from
+   * root or the frame, or pointing into payload_owned (compact JSON text,
+   * decoded base64). */
+  const uint8_t *payload;
+  size_t payload_len;
+  uint8_t *payload_owned;
+  char *topic_owned;   /* binary publish: the topic, NUL-terminated */
 };
 
 struct fmq_client_error {
@@ -43,11 +65,25 @@ struct fmq_client_error {
 
 /* Parses one text message. Returns 0 with *m filled, or -1 with *err filled
  * (bad_json: not JSON or duplicate keys; bad_request: not an object, "type"
- * missing or not a string, "id" neither string nor number). On -1, m->id is
- * still set when the message had a usable id, so the error can carry it;
- * fmq_client_msg_close must be called in both cases. */
+ * missing or not a string, "id" neither string nor number, a field of a
+ * known type missing or ill-typed (null included); invalid_topic: a topic
+ * that is not a valid MQTT filter (subscribe, unsubscribe) or name
+ * (publish), "\u0000" included; internal: out of memory). Checks run in
+ * this order: id, type, topic present, topic valid, the other fields, so
+ * the first problem is the one reported. On -1, m->id is still set when the
+ * message had a usable id, so the error can carry it, and m->kind is set
+ * once the type was read; fmq_client_msg_close must be called in both
+ * cases. Fields a type does not use are ignored. */
 int fmq_client_parse(const uint8_t *text, size_t len, struct fmq_client_msg *m,
                      struct fmq_client_error *err);
+/* Parses a binary frame (protocol-v1 section 2): u16 big-endian topic
+ * length, topic, payload; a QoS 0 publish without retain (kind PUBLISH,
+ * type "publish", root and id NULL). The topic is copied into topic_owned;
+ * the payload is borrowed from data. Returns 0 or -1 with *err
+ * (bad_request: shorter than its topic length says; invalid_topic, an
+ * empty topic included; internal: out of memory). Close m in both cases. */
+int fmq_client_parse_binary(const uint8_t *data, size_t len, struct fmq_client_msg *m,
+                            struct fmq_client_error *err);
 void fmq_client_msg_close(struct fmq_client_msg *m);
 
 const char *fmq_client_error_name(enum fmq_client_error_code code);
@@ -58,5 +94,21 @@ struct fmq_buf *fmq_client_frame_json(const json_t *obj);
 struct fmq_buf *fmq_client_encode_pong(const json_t *id);
 struct fmq_buf *fmq_client_encode_error(enum fmq_client_error_code code, const char *message,
                                         const json_t *id);
+/* {"type":"subscribed","topic":T,"qos":Q,"id":…} */
+struct fmq_buf *fmq_client_encode_subscribed(const char *topic, int qos, const json_t *id);
+/* {"type":"unsubscribed","topic":T,"id":…} */
+struct fmq_buf *fmq_client_encode_unsubscribed(const char *topic, const json_t *id);
+/* {"type":"puback","id":…} */
+struct fmq_buf *fmq_client_encode_puback(const json_t *id);
+/* {"type":"status","broker":"up"|"down"} */
+struct fmq_buf *fmq_client_encode_status(int up);
+/* {"type":T,"topic":…,"payload":…,"qos":Q,"retain":R}: "payload" is the
+ * payload as a string when it is valid UTF-8 (NUL included), otherwise the
+ * key is "payload_b64" with standard base64. type is "message" unless a
+ * mapping renames it. type and topic are NUL-terminated valid UTF-8;
+ * payload may be NULL when len is 0. */
+struct fmq_buf *fmq_client_encode_message(const char *type, const char *topic,
+                                          const uint8_t *payload, size_t len, int qos,
+                                          int retain);
 
 #endif

@@ -9,6 +9,8 @@ const char *fmq_strerror(int err) {
   case FMQ_EPROTO: return "protocol error";
   case FMQ_EUTF8: return "invalid UTF-8";
   case FMQ_EHTTP: return "malformed HTTP request";
+  case FMQ_ETOPIC: return "invalid topic";
+  case FMQ_EEXIST: return "already exists";
   case FMQ_ETOOBIG: return "message too big";
   case FMQ_EHEADERS: return "request header fields too large";
   case FMQ_ENOMEM: return "out of memory";

@@ -12,6 +12,8 @@ enum fmq_err {
   FMQ_EPROTO = -10100,           /* WebSocket protocol violation (close 1002) */
   FMQ_EUTF8 = -10101,            /* invalid UTF-8 in text or close reason (1007) */
   FMQ_EHTTP = -10102,            /* malformed HTTP request (400) */
+  FMQ_ETOPIC = -10103,           /* invalid MQTT topic name or filter */
+  FMQ_EEXIST = -10104,           /* already present */
 
   FMQ_ETOOBIG = -10200,          /* message over max_message_size (1009) */
   FMQ_EHEADERS = -10201,         /* header block over max_header_size (431) */

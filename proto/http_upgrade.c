@@ -260,3 +260,69 @@ int fmq_http_field_has_token(const struct fmq_http_request *r, const char *name,
   }
   return 0;
 }
+
+static int http_hex(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+/* Percent-decodes v[0..len) into out; see fmq_http_query_next. */
+static int http_query_decode(const char *v, size_t len, char *out, size_t cap, size_t *out_len) {
+  size_t n = 0;
+
+  if (cap == 0)
+    return FMQ_ESPACE;
+  for (size_t i = 0; i < len; i++) {
+    char c = v[i];
+
+    if (c == '#')
+      return FMQ_EHTTP;
+    if (c == '%') {
+      int hi = i + 2 < len ? http_hex(v[i + 1]) : -1;
+      int lo = hi >= 0 ? http_hex(v[i + 2]) : -1;
+
+      if (lo < 0)
+        return FMQ_EHTTP;
+      c = (char)(hi << 4 | lo);
+      i += 2;
+    }
+    if (n == cap - 1) /* no room left for the NUL */
+      return FMQ_ESPACE;
+    out[n++] = c;
+  }
+  out[n] = '\0';
+  *out_len = n;
+  return 1;
+}
+
+int fmq_http_query_next(const struct fmq_http_request *r, const char *name, size_t *pos, char *out,
+                        size_t cap, size_t *out_len) {
+  size_t name_len = strlen(name);
+  const char *query;
+  size_t query_len;
+
+  if (r->path_len >= r->target_len)
+    return 0;
+  query = r->buf + r->target_off + r->path_len + 1;
+  query_len = r->target_len - r->path_len - 1;
+  while (*pos < query_len) {
+    const char *param = query + *pos;
+    const char *amp = memchr(param, '&', query_len - *pos);
+    size_t param_len = amp ? (size_t)(amp - param) : query_len - *pos;
+    const char *eq = memchr(param, '=', param_len);
+    size_t key_len = eq ? (size_t)(eq - param) : param_len;
+
+    *pos += param_len + (amp != NULL);
+    if (key_len == name_len && memcmp(param, name, name_len) == 0) {
+      size_t value_off = eq ? key_len + 1 : param_len;
+
+      return http_query_decode(param + value_off, param_len - value_off, out, cap, out_len);
+    }
+  }
+  return 0;
+}

@@ -70,6 +70,23 @@ int fmq_http_field_has_token(const struct fmq_http_request *r, const char *name,
  * it, or returns NULL at the end. */
 const char *fmq_http_list_next(const char **cur, const char *end, size_t *len);
 
+/* Finds the next query parameter called name in the request target,
+ * starting at *pos (0 for the first), and moves *pos past it, also when it
+ * fails. Names are compared literally: exact, case-sensitive, not
+ * percent-decoded. The value ("" for "name=" and for a bare "name") is
+ * percent-decoded into out and NUL-terminated; *out_len is its length, any
+ * decoded NUL (%00) included. Only %XX is decoded and '+' stays '+':
+ * browsers build these URLs with encodeURIComponent, which sends a space
+ * as %20 and '+' as %2B, and reading '+' as a space (form encoding) would
+ * turn the MQTT wildcard into a space. A raw '#' starts a fragment, which
+ * a request target never holds; a value containing one is refused, so that
+ * an unencoded "topic=a/#" is not taken for "a/". Returns 1 when found, 0
+ * when there are no more, FMQ_EHTTP for a bad %-escape or a raw '#'
+ * (answer 400), FMQ_ESPACE when out is too small: an out of target_len + 1
+ * bytes never is. */
+int fmq_http_query_next(const struct fmq_http_request *r, const char *name, size_t *pos, char *out,
+                        size_t cap, size_t *out_len);
+
 static inline const char *fmq_http_path(const struct fmq_http_request *r, size_t *len) {
   *len = r->path_len;
   return r->buf + r->target_off;

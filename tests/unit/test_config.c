@@ -55,6 +55,14 @@ static void assert_config_equal(const struct fmq_config *a, const struct fmq_con
       assert_string_equal(a->listen[i].paths[j], b->listen[i].paths[j]);
   }
   assert_string_equal(a->broker.url, b->broker.url);
+  assert_string_equal(a->broker.client_id, b->broker.client_id);
+  assert_string_equal(a->broker.username, b->broker.username);
+  assert_string_equal(a->broker.password, b->broker.password);
+  assert_int_equal(a->broker.protocol, b->broker.protocol);
+  assert_int_equal(a->broker.keepalive, b->broker.keepalive);
+  assert_int_equal(a->broker.reconnect.min, b->broker.reconnect.min);
+  assert_int_equal(a->broker.reconnect.max, b->broker.reconnect.max);
+  assert_int_equal(a->broker.offline_buffer, b->broker.offline_buffer);
   assert_int_equal(a->websocket.idle_timeout, b->websocket.idle_timeout);
   assert_int_equal(a->websocket.ping_interval, b->websocket.ping_interval);
   assert_int_equal(a->websocket.handshake_timeout, b->websocket.handshake_timeout);
@@ -73,6 +81,14 @@ static void assert_defaults(const struct fmq_config *c) {
   assert_int_equal(c->listen[0].npaths, 1);
   assert_string_equal(c->listen[0].paths[0], "/mqtt");
   assert_string_equal(c->broker.url, "tcp://127.0.0.1:1883");
+  assert_string_equal(c->broker.client_id, "ferrymq-%h-%p");
+  assert_string_equal(c->broker.username, "");
+  assert_string_equal(c->broker.password, "");
+  assert_int_equal(c->broker.protocol, FMQ_MQTT_5);
+  assert_int_equal(c->broker.keepalive, 30000);
+  assert_int_equal(c->broker.reconnect.min, 1000);
+  assert_int_equal(c->broker.reconnect.max, 30000);
+  assert_int_equal(c->broker.offline_buffer, 1000);
   assert_int_equal(c->websocket.idle_timeout, 60000);
   assert_int_equal(c->websocket.ping_interval, 20000);
   assert_int_equal(c->websocket.handshake_timeout, 30000);
@@ -383,7 +399,15 @@ static void test_load_values(void **state) {
                              "  - address: \"127.0.0.1:0\"\n"
                              "  - address: \"[::1]:9001\"\n"
                              "    paths: [/a, \"/b/c\"]\n"
-                             "broker: {url: \"mqtts://broker.example:8883\"}\n"
+                             "broker:\n"
+                             "  url: \"mqtt://broker.example:8883\"\n"
+                             "  client_id: gw-%p\n"
+                             "  username: alice\n"
+                             "  password: \"s3cret\"\n"
+                             "  protocol: 3.1.1\n"
+                             "  keepalive: 0\n"
+                             "  reconnect: {min: 2s, max: 1m}\n"
+                             "  offline_buffer: 0\n"
                              "websocket:\n"
                              "  idle_timeout: 0\n"
                              "  ping_interval: 2m\n"
@@ -411,7 +435,16 @@ static void test_load_values(void **state) {
   assert_int_equal(c.listen[1].npaths, 2);
   assert_string_equal(c.listen[1].paths[0], "/a");
   assert_string_equal(c.listen[1].paths[1], "/b/c");
-  assert_string_equal(c.broker.url, "mqtts://broker.example:8883");
+  assert_string_equal(c.broker.url, "mqtt://broker.example:8883");
+  assert_string_equal(c.broker.client_id, "gw-%p");
+  assert_string_equal(c.broker.username, "alice");
+  assert_string_equal(c.broker.password, "s3cret");
+  assert_int_equal(c.broker.protocol, FMQ_MQTT_311);
+  assert_int_equal(c.broker.keepalive, 0);
+  assert_int_equal(c.broker.reconnect.min, 2000);
+  assert_int_equal(c.broker.reconnect.max, 60000);
+  assert_int_equal(c.broker.offline_buffer, 0);
+  assert_int_equal(fmq_config_check(&c, err, sizeof err), 0);
   assert_int_equal(c.websocket.idle_timeout, 0);
   assert_int_equal(c.websocket.ping_interval, 120000);
   assert_int_equal(c.websocket.handshake_timeout, 100);
@@ -429,7 +462,15 @@ static void test_load_values(void **state) {
  * it names each key with its default value. */
 static void set_all_non_default(struct fmq_config *c) {
   static const char *const kv[][2] = {
-      {"broker.url", "ssl://other:1"},
+      {"broker.url", "mqtt://other:1"},
+      {"broker.client_id", "x"},
+      {"broker.username", "u"},
+      {"broker.password", "p"},
+      {"broker.protocol", "3.1.1"},
+      {"broker.keepalive", "5s"},
+      {"broker.reconnect.min", "3s"},
+      {"broker.reconnect.max", "4s"},
+      {"broker.offline_buffer", "7"},
       {"websocket.idle_timeout", "1s"},
       {"websocket.ping_interval", "1s"},
       {"websocket.handshake_timeout", "1s"},
@@ -636,6 +677,37 @@ static void test_env_values(void **state) {
 }
 
 /* Leaks show under ASan: strings set twice, listeners replaced, failed loads. */
+/* Values the table's bounds and validators refuse, and the one rule that
+ * spans two keys. */
+static void test_broker_errors(void **state) {
+  static const char *const cases[][3] = {
+      {"broker.url", "ssl://h:8883", "test: 'ssl://h:8883': TLS to the broker is not supported yet"},
+      {"broker.url", "mqtts://h", "test: 'mqtts://h': TLS to the broker is not supported yet"},
+      {"broker.client_id", "", "test: the client id must not be empty"},
+      {"broker.protocol", "4", "test: invalid value '4' (use 5 | 3.1.1)"},
+      {"broker.keepalive", "500ms", "test: '500ms' is out of range: must be 0 (off) or between 1s and 65535s"},
+      {"broker.reconnect.min", "0", "test: '0' is out of range: must be between 1s and 1h"},
+      {"broker.offline_buffer", "1000001",
+       "test: '1000001' is out of range: must be between 0 and 1000000"},
+  };
+  struct fmq_config c;
+  char err[FMQ_CONFIG_ERR_MAX];
+
+  (void)state;
+  assert_int_equal(fmq_config_init(&c), 0);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    err[0] = '\0';
+    assert_int_equal(fmq_config_set(&c, cases[i][0], cases[i][1], "test", err, sizeof err), -1);
+    assert_string_equal(err, cases[i][2]);
+  }
+  assert_int_equal(fmq_config_check(&c, err, sizeof err), 0);
+  assert_int_equal(fmq_config_set(&c, "broker.reconnect.min", "10s", "test", err, sizeof err), 0);
+  assert_int_equal(fmq_config_set(&c, "broker.reconnect.max", "9s", "test", err, sizeof err), 0);
+  assert_int_equal(fmq_config_check(&c, err, sizeof err), -1);
+  assert_string_equal(err, "configuration: broker.reconnect.max is below broker.reconnect.min");
+  fmq_config_close(&c);
+}
+
 static void test_close_frees(void **state) {
   struct fmq_config c;
   char path[32], err[FMQ_CONFIG_ERR_MAX];
@@ -686,6 +758,7 @@ int main(void) {
       cmocka_unit_test(test_cli_errors),
       cmocka_unit_test(test_env_errors),
       cmocka_unit_test(test_env_values),
+      cmocka_unit_test(test_broker_errors),
       cmocka_unit_test(test_close_frees),
       cmocka_unit_test(test_log_level_name),
   };

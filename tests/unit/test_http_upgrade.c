@@ -435,6 +435,140 @@ static void test_arena_grows_to_the_limit(void **state) {
   fmq_http_request_close(&r);
 }
 
+/* Parses "GET target HTTP/1.1" into *r; the caller closes it. */
+static void parse_target(struct fmq_http_request *r, const char *target) {
+  char req[512];
+  int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\n\r\n", target);
+  size_t consumed;
+
+  assert_true(n > 0 && (size_t)n < sizeof(req));
+  assert_int_equal(fmqt_http_parse(r, req, (size_t)n, MAX_HEAD, &consumed), 0);
+}
+
+/* Expects the values of every `name` parameter of target, in order, as a
+ * NULL-terminated list of strings (without NUL bytes). */
+static void expect_query(const char *target, const char *name, const char *const *want) {
+  struct fmq_http_request r;
+  size_t pos = 0, len;
+  char out[256];
+
+  parse_target(&r, target);
+  for (; *want != NULL; want++) {
+    memset(out, 0x55, sizeof(out));
+    assert_int_equal(fmq_http_query_next(&r, name, &pos, out, r.target_len + 1, &len), 1);
+    assert_int_equal(len, strlen(*want));
+    assert_memory_equal(out, *want, len + 1);
+  }
+  assert_int_equal(fmq_http_query_next(&r, name, &pos, out, sizeof(out), &len), 0);
+  assert_int_equal(fmq_http_query_next(&r, name, &pos, out, sizeof(out), &len), 0);
+  fmq_http_request_close(&r);
+}
+
+#define VALUES(...) ((const char *const[]){__VA_ARGS__, NULL})
+#define NONE ((const char *const[]){NULL})
+
+static void test_query_next_values(void **state) {
+  (void)state;
+  /* Repeated, in order, with others in between. */
+  expect_query("/mqtt?topic=a&token=t&topic=b&x=1&topic=c", "topic", VALUES("a", "b", "c"));
+  expect_query("/mqtt?token=t&topic=a", "token", VALUES("t"));
+  /* %XX decoding, either case; '+' stays '+'. */
+  expect_query("/mqtt?topic=a%2Fb%2f%23&topic=%2B%2F%2B&topic=a+b", "topic",
+               VALUES("a/b/#", "+/+", "a+b"));
+  expect_query("/mqtt?topic=devices/+/temp&topic=%20%41%7e", "topic",
+               VALUES("devices/+/temp", " A~"));
+  expect_query("/mqtt?topic=caf%C3%A9", "topic", VALUES("caf\xc3\xa9"));
+  /* Empty values: "name=" and a bare "name". */
+  expect_query("/mqtt?topic=&topic&topic=x", "topic", VALUES("", "", "x"));
+  /* '=' only splits once; empty parameters are skipped. */
+  expect_query("/mqtt?&&token=a=b%3D&&", "token", VALUES("a=b="));
+  expect_query("/mqtt?=x&topic=y&", "topic", VALUES("y"));
+  /* Names are exact: no prefix, suffix, case or %-decoding match. */
+  expect_query("/mqtt?top=x&topics=y&xtopic=z&Topic=u&TOPIC=v&%74opic=w&topic=ok", "topic",
+               VALUES("ok"));
+  expect_query("/mqtt?top=x&topics=y", "topic", NONE);
+  expect_query("/mqtt?topic=x", "top", NONE);
+  /* No query at all, or an empty one. */
+  expect_query("/mqtt", "topic", NONE);
+  expect_query("/mqtt?", "topic", NONE);
+  expect_query("/", "topic", NONE);
+  /* A bad escape in a parameter not asked for does not matter. */
+  expect_query("/mqtt?x=%&topic=a&y=%G", "topic", VALUES("a"));
+}
+
+static void test_query_next_decodes_nul(void **state) {
+  struct fmq_http_request r;
+  size_t pos = 0, len;
+  char out[16];
+
+  (void)state;
+  parse_target(&r, "/mqtt?topic=a%00b");
+  assert_int_equal(fmq_http_query_next(&r, "topic", &pos, out, sizeof(out), &len), 1);
+  assert_int_equal(len, 3);
+  assert_memory_equal(out, "a\0b", 4);
+  fmq_http_request_close(&r);
+}
+
+static void test_query_next_bad_escapes(void **state) {
+  static const char *const targets[] = {
+      "/mqtt?topic=%",     "/mqtt?topic=%G1",   "/mqtt?topic=%4",   "/mqtt?topic=a%4",
+      "/mqtt?topic=%1G",   "/mqtt?topic=%%41",  "/mqtt?topic=%-1",  "/mqtt?topic=a%",
+      "/mqtt?topic=a/#",   "/mqtt?topic=a#b",   "/mqtt?topic=%23#",
+  };
+  struct fmq_http_request r;
+  size_t pos, len, consumed;
+  char out[64];
+
+  (void)state;
+  for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
+    parse_target(&r, targets[i]);
+    pos = 0;
+    assert_int_equal(fmq_http_query_next(&r, "topic", &pos, out, sizeof(out), &len), FMQ_EHTTP);
+    assert_int_equal(fmq_http_query_next(&r, "topic", &pos, out, sizeof(out), &len), 0);
+    fmq_http_request_close(&r);
+  }
+
+  /* A value ending the target is followed in the arena by the first field
+   * name, here a hex digit that must not complete the escape. */
+  assert_int_equal(FMQT_HTTP_PARSE(&r, "GET /mqtt?topic=%4 HTTP/1.1\r\nA: b\r\n\r\n", MAX_HEAD,
+                                   &consumed), 0);
+  pos = 0;
+  assert_int_equal(fmq_http_query_next(&r, "topic", &pos, out, sizeof(out), &len), FMQ_EHTTP);
+  fmq_http_request_close(&r);
+
+  /* The position moves past a bad parameter, so the next one is found. */
+  parse_target(&r, "/mqtt?topic=%zz&topic=ok");
+  pos = 0;
+  assert_int_equal(fmq_http_query_next(&r, "topic", &pos, out, sizeof(out), &len), FMQ_EHTTP);
+  assert_int_equal(fmq_http_query_next(&r, "topic", &pos, out, sizeof(out), &len), 1);
+  assert_string_equal(out, "ok");
+  fmq_http_request_close(&r);
+}
+
+static void test_query_next_space(void **state) {
+  struct fmq_http_request r;
+  size_t pos, len = 99;
+  char out[8];
+
+  (void)state;
+  parse_target(&r, "/mqtt?topic=abcd&topic=&topic=%41%42%43%44");
+  pos = 0;
+  assert_int_equal(fmq_http_query_next(&r, "topic", &pos, out, 4, &len), FMQ_ESPACE);
+  assert_int_equal(fmq_http_query_next(&r, "topic", &pos, out, 0, &len), FMQ_ESPACE);
+  assert_int_equal(len, 99);
+  /* Exactly the value and its NUL: decoded length, not raw length, counts. */
+  assert_int_equal(fmq_http_query_next(&r, "topic", &pos, out, 5, &len), 1);
+  assert_int_equal(len, 4);
+  assert_string_equal(out, "ABCD");
+  pos = 0;
+  assert_int_equal(fmq_http_query_next(&r, "topic", &pos, out, 5, &len), 1);
+  assert_string_equal(out, "abcd");
+  assert_int_equal(fmq_http_query_next(&r, "topic", &pos, out, 1, &len), 1);
+  assert_int_equal(len, 0);
+  assert_string_equal(out, "");
+  fmq_http_request_close(&r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_upgrade_request_parsed),
@@ -455,6 +589,10 @@ int main(void) {
     cmocka_unit_test(test_malformed_requests),
     cmocka_unit_test(test_unfed_request_owns_nothing),
     cmocka_unit_test(test_arena_grows_to_the_limit),
+    cmocka_unit_test(test_query_next_values),
+    cmocka_unit_test(test_query_next_decodes_nul),
+    cmocka_unit_test(test_query_next_bad_escapes),
+    cmocka_unit_test(test_query_next_space),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,94 @@
+#ifndef FMQ_SESSION_H
+#define FMQ_SESSION_H
+
+#include "buf.h"
+#include "client_proto.h"
+#include "config.h"
+#include "mqtt.h"
+#include "topic.h"
+
+#include <jansson.h>
+#include <stdint.h>
+
+/* The gateway's one shared broker session: which client holds which filter,
+ * one broker subscription per distinct filter (reference-counted, at the
+ * highest QoS any holder asked for), routing of each arriving message to
+ * the clients whose filters match (exactly once each, one shared frame),
+ * publishes awaiting the broker's ack, and the broker's up/down status.
+ * Loop thread only. Connections are reached through the subscriptions they
+ * hold; a connection leaving calls fmq_session_release, after which nothing
+ * here points at it. */
+
+struct fmq_conn;
+struct fmq_server;
+struct fmq_filter;
+
+/* One client's subscription to one filter. Owned by the session; listed
+ * both on its filter and on its connection. */
+struct fmq_sub {
+  struct fmq_filter *filter;
+  struct fmq_conn *conn;
+  struct fmq_sub *filter_prev, *filter_next;
+  struct fmq_sub *conn_prev, *conn_next;
+  json_t *replies;        /* ids owed a "subscribed" (JSON null: no id); NULL: none */
+  uint32_t request;       /* the broker request it waits for; 0: none */
+  uint8_t qos;
+  uint8_t live;           /* receives live messages (granted once) */
+  uint8_t want_retained;  /* needs a SUBSCRIBE that sends the retained messages */
+  uint8_t replay;         /* in the audience of its filter's latest SUBACK */
+};
+
+/* A QoS 1/2 publish awaiting the broker's ack. */
+struct fmq_pub {
+  uintptr_t token;
+  struct fmq_conn *conn;  /* NULL once the client left */
+  json_t *id;             /* owned reference, or NULL */
+  struct fmq_pub *prev, *next;           /* session->pubs */
+  struct fmq_pub *conn_prev, *conn_next; /* conn->pubs */
+};
+
+struct fmq_session {
+  struct fmq_server *server;          /* borrowed */
+  const struct fmq_config *config;    /* borrowed */
+  struct fmq_mqtt mqtt;
+  struct fmq_trie filters;            /* filter text -> struct fmq_filter */
+  struct fmq_filter **by_subid;       /* index: subscription identifier */
+  uint32_t subid_cap;
+  uint32_t *free_subids;              /* identifiers to reuse */
+  uint32_t nfree_subids, next_subid;
+  uint32_t next_request;
+  uintptr_t next_pub_token;
+  struct fmq_pub *pubs, *pubs_tail;   /* in sending order */
+  struct fmq_filter *last_suback;     /* whose retained replays follow (no identifiers) */
+  uint64_t delivery;                  /* serial of the message being routed */
+  int up;                             /* the broker connection is up */
+  int stopped;
+  struct fmq_buf *status_up, *status_down;
+};
+
+/* Creates the MQTT client (not yet connected). Returns 0 or nonzero after
+ * logging why. server and config are borrowed and outlive s. */
+int fmq_session_init(struct fmq_session *s, struct fmq_server *server,
+                     const struct fmq_config *config);
+int fmq_session_connect(struct fmq_session *s);
+/* Disconnects from the broker; once done, the session's handles close and
+ * the loop can end. Call when no client is left. Idempotent. */
+void fmq_session_stop(struct fmq_session *s);
+/* Frees what is left once uv_run has returned. */
+void fmq_session_close(struct fmq_session *s);
+
+/* A client's connection opened: tells it when the broker is down. */
+void fmq_session_greet(struct fmq_session *s, struct fmq_conn *c);
+/* protocol-v1 section 3. filter/topic: valid, NUL-terminated; id may be
+ * NULL (a reference is taken when kept). Each answers the client itself. */
+void fmq_session_subscribe(struct fmq_session *s, struct fmq_conn *c, const char *filter,
+                           int qos, const json_t *id);
+void fmq_session_unsubscribe(struct fmq_session *s, struct fmq_conn *c, const char *filter,
+                             const json_t *id);
+void fmq_session_publish(struct fmq_session *s, struct fmq_conn *c,
+                         const struct fmq_client_msg *m);
+/* The client is going: releases its subscriptions (the broker is
+ * unsubscribed from filters no one holds) and forgets its pending acks. */
+void fmq_session_release(struct fmq_session *s, struct fmq_conn *c);
+
+#endif
