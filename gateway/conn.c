@@ -238,7 +238,7 @@ static const char *conn_check_query_topics(struct fmq_conn *c, char *topic, size
   size_t pos = 0, len;
   int rc;
   while ((rc = fmq_http_query_next(c->http, "topic", &pos, topic, cap, &len)) == 1)
-    if (fmq_topic_check_filter(topic, len) != 0)
+    if (fmq_topic_check_filter(topic, len) != 0 || fmq_topic_is_shared(topic, len))
       return "topic= is not a valid MQTT topic filter";
   return rc == 0 ? NULL : "malformed query string";
 }

@@ -54,6 +54,8 @@ struct fmq_conn {
   size_t nsubs;
   struct fmq_pub *pubs;                         /* publishes awaiting the broker's ack */
   uint64_t delivered;                           /* the session's serial of the last message sent */
+  struct fmq_conn *release_next;                /* session->releasing */
+  int release_queued;
 };
 
 /* Accepts one connection from listener. Returns 0 or a libuv error. */

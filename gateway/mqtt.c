@@ -8,6 +8,10 @@
 #include <unistd.h>
 
 #define FMQ_MQTT_DISCONNECT_TIMEOUT_MS 2000
+/* Paho counts every publish it has not sent yet against maxBufferedMessages,
+ * connected or not; the offline bound itself is the session's. This leaves
+ * room for bursts while connected. */
+#define FMQ_MQTT_QUEUE_HEADROOM 65536
 
 /* Internal: the disconnect finished (or failed); destroy on the loop thread. */
 #define FMQ_MQTT_DISCONNECT_DONE (FMQ_MQTT_STOPPED + 1)
@@ -153,11 +157,12 @@ static void on_success(void *ctx, MQTTAsync_successData *r) {
 }
 
 /* MQTT 3.1.1 has no reason codes: Paho reports a 0x80 SUBACK as a plain
- * failure, told apart from a lost connection by its code. */
+ * MQTTASYNC_FAILURE; any other failure (and any failed publish: a 3.1.1
+ * broker cannot refuse one) means the request did not take effect. */
 static void on_failure(void *ctx, MQTTAsync_failureData *r) {
-  int code = r ? r->code : MQTTASYNC_FAILURE;
-  int lost = code == MQTTASYNC_DISCONNECTED || code == MQTTASYNC_OPERATION_INCOMPLETE;
-  answer(ctx, lost ? FMQ_MQTT_NOT_SENT : FMQ_MQTT_REFUSED, 0x80);
+  struct fmq_mqtt_request *a = ctx;
+  int refused = a->type == FMQ_MQTT_SUBACK && r != NULL && r->code == MQTTASYNC_FAILURE;
+  answer(a, refused ? FMQ_MQTT_REFUSED : FMQ_MQTT_NOT_SENT, 0x80);
 }
 
 static void on_disconnect_done(void *ctx, MQTTAsync_successData *r) {
@@ -189,14 +194,32 @@ static void mqtt_destroy(struct fmq_mqtt *m) {
   }
 }
 
+/* Stopping ends with the DISCONNECT's answer, with the connection dropping
+ * instead (Paho then drops the DISCONNECT without a word), or with the
+ * timer: whichever comes first destroys the client; the rest are ignored. */
+static int stop_finished(struct fmq_mqtt *m, int type) {
+  return m->stopping && (type == FMQ_MQTT_DISCONNECT_DONE || type == FMQ_MQTT_LOST);
+}
+
 static void on_event(struct fmq_evq *q, struct fmq_evq_node *node) {
   struct fmq_mqtt *m = q->data;
   struct fmq_mqtt_event *ev = (struct fmq_mqtt_event *)node;
-  if (ev->type == FMQ_MQTT_DISCONNECT_DONE) {
+  if (stop_finished(m, ev->type)) {
+    if (m->client == NULL) {
+      free(ev);
+      return;
+    }
+    uv_timer_stop(&m->stop_timer);
     mqtt_destroy(m);
     ev->type = FMQ_MQTT_STOPPED;
   }
   m->on_event(m, ev);
+}
+
+static void on_stop_timeout(uv_timer_t *t) {
+  struct fmq_mqtt *m = t->data;
+  fmq_log_warn("broker: no answer to DISCONNECT; closing anyway");
+  post(m, event_new(FMQ_MQTT_DISCONNECT_DONE, 0));
 }
 
 static int response_options(struct fmq_mqtt *m, MQTTAsync_responseOptions *o, int type,
@@ -344,7 +367,7 @@ int fmq_mqtt_init(struct fmq_mqtt *m, uv_loop_t *loop, const struct fmq_config *
   MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
   co.MQTTVersion = m->version;
   co.sendWhileDisconnected = config->broker.offline_buffer > 0;
-  co.maxBufferedMessages = config->broker.offline_buffer > 0 ? (int)config->broker.offline_buffer : 1;
+  co.maxBufferedMessages = (int)config->broker.offline_buffer + FMQ_MQTT_QUEUE_HEADROOM;
   co.allowDisconnectedSendAtAnyTime = 1; /* also before the first connection */
   co.deleteOldestMessages = 0;           /* a full buffer refuses the newest */
   int rc = MQTTAsync_createWithOptions(&m->client, m->url, m->client_id,
@@ -361,6 +384,8 @@ int fmq_mqtt_init(struct fmq_mqtt *m, uv_loop_t *loop, const struct fmq_config *
     return rc;
   }
   m->events.data = m;
+  uv_timer_init(loop, &m->stop_timer);
+  m->stop_timer.data = m;
   MQTTAsync_setCallbacks(m->client, m, on_connection_lost, on_message, NULL);
   MQTTAsync_setConnected(m->client, m, on_connected);
   if (m->version >= MQTTVERSION_5)
@@ -422,10 +447,13 @@ void fmq_mqtt_stop(struct fmq_mqtt *m) {
   o.context = m;
   if (MQTTAsync_disconnect(m->client, &o) != MQTTASYNC_SUCCESS)
     post(m, event_new(FMQ_MQTT_DISCONNECT_DONE, 0));
+  else
+    uv_timer_start(&m->stop_timer, on_stop_timeout, FMQ_MQTT_DISCONNECT_TIMEOUT_MS + 1000, 0);
 }
 
 void fmq_mqtt_close(struct fmq_mqtt *m) {
   mqtt_destroy(m);
+  uv_close((uv_handle_t *)&m->stop_timer, NULL);
   fmq_evq_close(&m->events);
   while (m->pending != NULL)
     pending_free(m, m->pending);

@@ -67,6 +67,7 @@ struct fmq_mqtt {
   char *client_id;
   int version;                   /* MQTTVERSION_5 or MQTTVERSION_3_1_1 */
   int stopping;
+  uv_timer_t stop_timer;         /* bounds the wait for the DISCONNECT */
   pthread_mutex_t pending_lock;
   struct fmq_mqtt_request *pending;    /* requests Paho has not answered yet */
 };

@@ -24,6 +24,7 @@ struct fmq_filter {
   enum filter_request request;
   uint32_t request_serial;
   int request_qos;
+  uint32_t request_marker;         /* given to the holders its SUBACK answers */
 };
 
 static uintptr_t request_token(const struct fmq_filter *f) {
@@ -105,7 +106,41 @@ static void filter_free(struct fmq_session *s, struct fmq_filter *f) {
   free(f);
 }
 
+/* --- reentrancy ---
+ * Sending to a client can close it (its queue overflowed, out of memory),
+ * and a closing client releases its subscriptions. Every entry point and
+ * event handler runs between session_enter and session_leave; a release
+ * requested meanwhile waits for the outermost leave, so no loop here ever
+ * walks a holder list that a send just changed. */
+
+static void session_enter(struct fmq_session *s) {
+  s->depth++;
+}
+
+static void release_now(struct fmq_session *s, struct fmq_conn *c);
+
+static void session_leave(struct fmq_session *s) {
+  if (s->depth == 1) {
+    while (s->releasing != NULL) {
+      struct fmq_conn *c = s->releasing;
+      s->releasing = c->release_next;
+      c->release_next = NULL;
+      c->release_queued = 0;
+      release_now(s, c);
+    }
+  }
+  s->depth--;
+}
+
 /* --- subscriptions --- */
+
+static void sub_free_replies(struct fmq_sub *sub) {
+  for (uint32_t i = 0; i < sub->nreplies; i++)
+    json_decref(sub->replies[i].id);
+  free(sub->replies);
+  sub->replies = NULL;
+  sub->nreplies = sub->replies_cap = 0;
+}
 
 static void sub_unlink(struct fmq_sub *sub) {
   struct fmq_filter *f = sub->filter;
@@ -124,7 +159,7 @@ static void sub_unlink(struct fmq_sub *sub) {
   if (sub->conn_next != NULL)
     sub->conn_next->conn_prev = sub->conn_prev;
   c->nsubs--;
-  json_decref(sub->replies);
+  sub_free_replies(sub);
   free(sub);
 }
 
@@ -135,22 +170,41 @@ static struct fmq_sub *conn_find_sub(const struct fmq_conn *c, const char *filte
   return NULL;
 }
 
-/* Sends sub's owed replies: "subscribed" with the QoS granted to it, or an
- * error. Each subscribe message gets its own answer. */
-static void sub_answer(struct fmq_sub *sub, int granted, enum fmq_client_error_code code,
-                       const char *message) {
-  size_t i;
-  json_t *id;
-  json_array_foreach(sub->replies, i, id) {
-    const json_t *reply_id = json_is_null(id) ? NULL : id;
-    if (granted >= 0)
-      session_send(sub->conn, fmq_client_encode_subscribed(sub->filter->text,
-                                                           granted < sub->qos ? granted : sub->qos,
-                                                           reply_id));
-    else
-      send_error(sub->conn, code, message, reply_id);
+static int sub_add_reply(struct fmq_sub *sub, const json_t *id, int qos) {
+  if (sub->nreplies == sub->replies_cap) {
+    uint32_t cap = sub->replies_cap ? sub->replies_cap * 2 : 2;
+    struct fmq_reply *r = realloc(sub->replies, cap * sizeof(*r));
+    if (r == NULL)
+      return -1;
+    sub->replies = r;
+    sub->replies_cap = cap;
   }
-  json_array_clear(sub->replies);
+  sub->replies[sub->nreplies++] = (struct fmq_reply){
+      .id = id ? json_incref((json_t *)id) : NULL, .qos = (uint8_t)qos};
+  return 0;
+}
+
+/* Answers the replies that `request` carried (every reply when request is
+ * 0): "subscribed" with the lower of the asked and granted QoS, or an
+ * error. Returns how many replies are left for a later request. */
+static uint32_t sub_answer(struct fmq_sub *sub, uint32_t request, int granted,
+                           enum fmq_client_error_code code, const char *message) {
+  uint32_t kept = 0;
+  for (uint32_t i = 0; i < sub->nreplies; i++) {
+    struct fmq_reply *r = &sub->replies[i];
+    if (request != 0 && r->request != request) {
+      sub->replies[kept++] = *r;
+      continue;
+    }
+    if (granted >= 0)
+      session_send(sub->conn, fmq_client_encode_subscribed(
+                                  sub->filter->text, granted < r->qos ? granted : r->qos, r->id));
+    else
+      send_error(sub->conn, code, message, r->id);
+    json_decref(r->id);
+  }
+  sub->nreplies = kept;
+  return kept;
 }
 
 static int filter_wanted_qos(const struct fmq_filter *f) {
@@ -161,12 +215,34 @@ static int filter_wanted_qos(const struct fmq_filter *f) {
   return qos;
 }
 
-static void filter_fail_waiting(struct fmq_session *s, struct fmq_filter *f,
-                                enum fmq_client_error_code code, const char *message,
-                                uint32_t request);
+static int filter_is_unused(const struct fmq_filter *f) {
+  return f->nholders == 0 && f->broker_qos < 0 && f->request == FILTER_IDLE;
+}
+
+/* Answers with an error and drops the holders waiting for `request` (0:
+ * every holder not yet granted). Returns 1 when f was freed. */
+static int filter_fail_waiting(struct fmq_session *s, struct fmq_filter *f,
+                               enum fmq_client_error_code code, const char *message,
+                               uint32_t request) {
+  for (struct fmq_sub *h = f->holders, *next; h != NULL; h = next) {
+    next = h->filter_next;
+    if (request != 0 ? h->request == request : !h->live) {
+      sub_answer(h, 0, -1, code, message);
+      sub_unlink(h);
+    } else if (request == 0) {
+      /* A granted holder's new subscribe that could not be sent. */
+      sub_answer(h, 0, -1, code, message);
+      h->want_retained = 0;
+    }
+  }
+  if (!filter_is_unused(f))
+    return 0;
+  filter_free(s, f);
+  return 1;
+}
 
 /* Brings the broker in line with f's holders: one request at a time, so
- * that each SUBACK's retained replays have a known audience. May free f. */
+ * that each SUBACK's retained messages have a known audience. May free f. */
 static void filter_update(struct fmq_session *s, struct fmq_filter *f) {
   if (f->request != FILTER_IDLE || s->stopped)
     return;
@@ -175,9 +251,17 @@ static void filter_update(struct fmq_session *s, struct fmq_filter *f) {
       filter_free(s, f);
       return;
     }
+    if (!s->up)
+      return;
     f->request_serial = ++s->next_request;
-    if (fmq_mqtt_unsubscribe(&s->mqtt, f->text, request_token(f)) == 0)
+    int rc = fmq_mqtt_unsubscribe(&s->mqtt, f->text, request_token(f));
+    if (rc == 0) {
       f->request = FILTER_UNSUBSCRIBING;
+    } else if (rc != UV_ENOTCONN) {
+      /* The broker keeps sending copies with this identifier; forgetting
+       * the filter would hand them to a later filter that reuses it. */
+      fmq_log_warn("unsubscribe %s: %s", f->text, uv_strerror(rc));
+    }
     return;
   }
   if (!s->up)
@@ -202,25 +286,15 @@ static void filter_update(struct fmq_session *s, struct fmq_filter *f) {
   }
   f->request = FILTER_SUBSCRIBING;
   f->request_qos = qos;
-  for (struct fmq_sub *h = f->holders; h != NULL; h = h->filter_next)
-    if (h->want_retained && h->request == 0)
-      h->request = f->request_serial;
-}
-
-/* Answers and drops the holders waiting for `request` (0: every holder not
- * yet granted), then lets f catch up. */
-static void filter_fail_waiting(struct fmq_session *s, struct fmq_filter *f,
-                                enum fmq_client_error_code code, const char *message,
-                                uint32_t request) {
-  for (struct fmq_sub *h = f->holders, *next; h != NULL; h = next) {
-    next = h->filter_next;
-    if (request != 0 ? h->request == request : !h->live) {
-      sub_answer(h, -1, code, message);
-      sub_unlink(h);
-    }
+  f->request_marker = s->batch_marker ? s->batch_marker : ++s->next_marker;
+  for (struct fmq_sub *h = f->holders; h != NULL; h = h->filter_next) {
+    if (!h->want_retained || h->request != 0)
+      continue;
+    h->request = f->request_serial;
+    for (uint32_t i = 0; i < h->nreplies; i++)
+      if (h->replies[i].request == 0)
+        h->replies[i].request = f->request_serial;
   }
-  if (f->nholders == 0 && f->broker_qos < 0 && f->request == FILTER_IDLE)
-    filter_free(s, f);
 }
 
 static void on_suback(struct fmq_session *s, const struct fmq_mqtt_event *ev) {
@@ -235,13 +309,14 @@ static void on_suback(struct fmq_session *s, const struct fmq_mqtt_event *ev) {
     f->broker_qos = f->request_qos;
     s->last_suback = f;
     for (struct fmq_sub *h = f->holders; h != NULL; h = h->filter_next) {
-      h->replay = h->request == serial;
-      if (!h->replay)
+      if (h->request != serial) {
+        h->replay = 0;
         continue;
+      }
       h->request = 0;
-      h->want_retained = 0;
+      h->replay = f->request_marker;
       h->live = 1;
-      sub_answer(h, ev->reason, FMQ_CE_INTERNAL, NULL);
+      h->want_retained = sub_answer(h, serial, ev->reason, FMQ_CE_INTERNAL, NULL) > 0;
     }
     break;
   case FMQ_MQTT_REFUSED:
@@ -249,12 +324,19 @@ static void on_suback(struct fmq_session *s, const struct fmq_mqtt_event *ev) {
     /* A refused upgrade leaves the old subscription; don't ask again. */
     if (f->broker_qos >= 0)
       f->broker_qos = f->request_qos;
-    filter_fail_waiting(s, f, FMQ_CE_FORBIDDEN, "the broker refused the subscription", serial);
-    return; /* f may be gone */
+    if (filter_fail_waiting(s, f, FMQ_CE_FORBIDDEN, "the broker refused the subscription",
+                            serial))
+      return;
+    break;
   case FMQ_MQTT_NOT_SENT:
-    for (struct fmq_sub *h = f->holders; h != NULL; h = h->filter_next)
-      if (h->request == serial)
-        h->request = 0;
+    for (struct fmq_sub *h = f->holders; h != NULL; h = h->filter_next) {
+      if (h->request != serial)
+        continue;
+      h->request = 0;
+      for (uint32_t i = 0; i < h->nreplies; i++)
+        if (h->replies[i].request == serial)
+          h->replies[i].request = 0;
+    }
     break;
   }
   filter_update(s, f);
@@ -266,21 +348,36 @@ static void on_unsuback(struct fmq_session *s, const struct fmq_mqtt_event *ev) 
       f->request_serial != (uint32_t)ev->token)
     return;
   f->request = FILTER_IDLE;
-  if (ev->outcome != FMQ_MQTT_NOT_SENT || !s->up)
+  if (ev->outcome == FMQ_MQTT_REFUSED) {
+    /* Still subscribed at the broker: keep the filter (and its identifier)
+     * rather than let a new filter inherit its copies. */
+    fmq_log_warn("unsubscribe %s: refused by the broker (reason 0x%02x)", f->text, ev->reason);
+    if (f->nholders == 0)
+      return;
+  } else if (ev->outcome == FMQ_MQTT_DONE) {
     f->broker_qos = -1;
+  }
   filter_update(s, f);
 }
 
 void fmq_session_subscribe(struct fmq_session *s, struct fmq_conn *c, const char *filter,
                            int qos, const json_t *id) {
+  if (fmq_topic_is_shared(filter, strlen(filter))) {
+    send_error(c, FMQ_CE_INVALID_TOPIC, "shared subscriptions ($share/...) are not supported",
+               id);
+    return;
+  }
+  session_enter(s);
   struct fmq_sub *sub = conn_find_sub(c, filter);
-  if (sub == NULL) {
+  int created = sub == NULL;
+  if (created) {
     struct fmq_filter *f = filter_get(s, filter);
     sub = f ? calloc(1, sizeof(*sub)) : NULL;
     if (sub == NULL) {
-      if (f != NULL && f->nholders == 0 && f->broker_qos < 0 && f->request == FILTER_IDLE)
+      if (f != NULL && filter_is_unused(f))
         filter_free(s, f);
       send_error(c, FMQ_CE_INTERNAL, "out of memory", id);
+      session_leave(s);
       return;
     }
     sub->filter = f;
@@ -296,22 +393,24 @@ void fmq_session_subscribe(struct fmq_session *s, struct fmq_conn *c, const char
     c->subs = sub;
     c->nsubs++;
   }
-  if (sub->replies == NULL)
-    sub->replies = json_array();
-  if (sub->replies == NULL ||
-      json_array_append_new(sub->replies, id ? json_incref((json_t *)id) : json_null()) != 0) {
+  struct fmq_filter *f = sub->filter;
+  if (sub_add_reply(sub, id, qos) != 0) {
+    if (created)
+      sub_unlink(sub);
     send_error(c, FMQ_CE_INTERNAL, "out of memory", id);
-    return;
+  } else {
+    /* Subscribing again, as in MQTT, replaces the QoS and resends the
+     * retained messages. */
+    sub->qos = (uint8_t)qos;
+    sub->want_retained = 1;
   }
-  /* Subscribing again, as in MQTT, replaces the QoS and resends the
-   * retained messages. */
-  sub->qos = (uint8_t)qos;
-  sub->want_retained = 1;
-  filter_update(s, sub->filter);
+  filter_update(s, f);
+  session_leave(s);
 }
 
 void fmq_session_unsubscribe(struct fmq_session *s, struct fmq_conn *c, const char *filter,
                              const json_t *id) {
+  session_enter(s);
   struct fmq_sub *sub = conn_find_sub(c, filter);
   if (sub != NULL) {
     struct fmq_filter *f = sub->filter;
@@ -319,9 +418,10 @@ void fmq_session_unsubscribe(struct fmq_session *s, struct fmq_conn *c, const ch
     filter_update(s, f);
   }
   session_send(c, fmq_client_encode_unsubscribed(filter, id));
+  session_leave(s);
 }
 
-void fmq_session_release(struct fmq_session *s, struct fmq_conn *c) {
+static void release_now(struct fmq_session *s, struct fmq_conn *c) {
   while (c->subs != NULL) {
     struct fmq_filter *f = c->subs->filter;
     sub_unlink(c->subs);
@@ -333,6 +433,16 @@ void fmq_session_release(struct fmq_session *s, struct fmq_conn *c) {
     p->conn_prev = p->conn_next = NULL;
   }
   c->pubs = NULL;
+}
+
+void fmq_session_release(struct fmq_session *s, struct fmq_conn *c) {
+  session_enter(s);
+  if (!c->release_queued) {
+    c->release_queued = 1;
+    c->release_next = s->releasing;
+    s->releasing = c;
+  }
+  session_leave(s);
 }
 
 /* --- publishing --- */
@@ -354,12 +464,17 @@ static void pub_free(struct fmq_session *s, struct fmq_pub *p) {
     if (p->conn_next != NULL)
       p->conn_next->conn_prev = p->conn_prev;
   }
+  if (p->held)
+    s->held--;
   json_decref(p->id);
   free(p);
 }
 
-static void send_publish_error(struct fmq_conn *c, int rc, const json_t *id) {
-  if (rc == UV_ENOBUFS)
+static void send_publish_error(struct fmq_session *s, struct fmq_conn *c, int rc,
+                               const json_t *id) {
+  if (rc == UV_ENOBUFS && s->up)
+    send_error(c, FMQ_CE_UNAVAILABLE, "too many messages are waiting for the broker", id);
+  else if (rc == UV_ENOBUFS)
     send_error(c, FMQ_CE_UNAVAILABLE, "the broker is unreachable and the offline buffer is full",
                id);
   else if (rc == UV_ENOTCONN)
@@ -368,17 +483,23 @@ static void send_publish_error(struct fmq_conn *c, int rc, const json_t *id) {
     send_error(c, FMQ_CE_INTERNAL, "the message could not be published", id);
 }
 
-void fmq_session_publish(struct fmq_session *s, struct fmq_conn *c,
-                         const struct fmq_client_msg *m) {
+static void session_publish(struct fmq_session *s, struct fmq_conn *c,
+                            const struct fmq_client_msg *m) {
   if (m->qos == 0) {
     /* At most once: a QoS 0 message is not held for a broker that is away. */
     int rc = s->up ? fmq_mqtt_publish(&s->mqtt, m->topic, m->payload, m->payload_len, 0,
                                       m->retain, 0)
                    : UV_ENOTCONN;
     if (rc != 0)
-      send_publish_error(c, rc, m->id);
+      send_publish_error(s, c, rc, m->id);
     else if (m->id != NULL)
       session_send(c, fmq_client_encode_puback(m->id));
+    return;
+  }
+  /* Paho's own bound also covers messages queued while connected, so the
+   * offline bound is counted here. */
+  if (!s->up && s->held >= s->config->broker.offline_buffer) {
+    send_publish_error(s, c, s->config->broker.offline_buffer ? UV_ENOBUFS : UV_ENOTCONN, m->id);
     return;
   }
   struct fmq_pub *p = calloc(1, sizeof(*p));
@@ -391,10 +512,12 @@ void fmq_session_publish(struct fmq_session *s, struct fmq_conn *c,
                             p->token);
   if (rc != 0) {
     free(p);
-    send_publish_error(c, rc, m->id);
+    send_publish_error(s, c, rc, m->id);
     return;
   }
   p->id = m->id ? json_incref((json_t *)m->id) : NULL;
+  p->held = !s->up;
+  s->held += (uint64_t)p->held;
   p->conn = c;
   p->conn_next = c->pubs;
   if (c->pubs != NULL)
@@ -406,6 +529,13 @@ void fmq_session_publish(struct fmq_session *s, struct fmq_conn *c,
   else
     s->pubs = p;
   s->pubs_tail = p;
+}
+
+void fmq_session_publish(struct fmq_session *s, struct fmq_conn *c,
+                         const struct fmq_client_msg *m) {
+  session_enter(s);
+  session_publish(s, c, m);
+  session_leave(s);
 }
 
 /* Acks come back nearly in sending order, so the search starts at the
@@ -435,37 +565,26 @@ static void on_puback(struct fmq_session *s, const struct fmq_mqtt_event *ev) {
 
 /* --- routing --- */
 
-struct delivery {
-  struct fmq_session *s;
-  const struct fmq_mqtt_event *ev;
-  struct fmq_buf *frame; /* encoded on first use, shared by every recipient */
-  int failed;
-};
-
-static void deliver(struct delivery *d, struct fmq_conn *c) {
-  if (c->delivered == d->s->delivery || d->failed)
+static void deliver(struct fmq_session *s, const struct fmq_mqtt_event *ev, struct fmq_conn *c) {
+  if (c->delivered == s->delivery)
     return;
-  c->delivered = d->s->delivery;
-  if (d->frame == NULL) {
-    const struct fmq_mqtt_event *ev = d->ev;
-    d->frame = fmq_client_encode_message("message", ev->topic, ev->payload, ev->len, ev->qos,
-                                         ev->retained);
-    if (d->frame == NULL) {
+  c->delivered = s->delivery;
+  if (s->group_frame == NULL) {
+    s->group_frame = fmq_client_encode_message("message", ev->topic, ev->payload, ev->len,
+                                               ev->qos, ev->retained);
+    if (s->group_frame == NULL) {
       fmq_log_error("message on %s: out of memory", ev->topic);
-      d->failed = 1;
       return;
     }
   }
-  session_send(c, fmq_buf_ref(d->frame));
+  session_send(c, fmq_buf_ref(s->group_frame));
 }
 
-/* The filter through which c takes a message on topic when several of its
- * filters match: the lowest identifier among those subscribed at the
- * broker. The broker sends one copy per matching subscription; routing
- * each copy only to the clients it is designated for delivers once. */
+/* The filter through which c takes a live message on topic when several of
+ * its filters match: the lowest identifier among those subscribed at the
+ * broker. The broker sends one copy per matching subscription; routing each
+ * copy only to the clients it is designated for delivers once. */
 static uint32_t designated_subid(const struct fmq_conn *c, const char *topic) {
-  if (c->nsubs == 1)
-    return c->subs->filter->subid;
   uint32_t best = UINT32_MAX;
   for (const struct fmq_sub *sub = c->subs; sub != NULL; sub = sub->conn_next) {
     const struct fmq_filter *f = sub->filter;
@@ -475,58 +594,126 @@ static uint32_t designated_subid(const struct fmq_conn *c, const char *topic) {
   return best;
 }
 
-static void route_replay(struct delivery *d, const struct fmq_filter *f) {
-  for (const struct fmq_sub *h = f->holders; h != NULL; h = h->filter_next)
-    if (h->replay)
-      deliver(d, h->conn);
+/* A retained message goes to the holders its SUBACK answered. Holders that
+ * several SUBACKs of one batch answered (every filter, after a reconnect)
+ * take it only through the lowest matching identifier among them. */
+static int replay_designated(const struct fmq_sub *h, const char *topic) {
+  for (const struct fmq_sub *sub = h->conn->subs; sub != NULL; sub = sub->conn_next)
+    if (sub != h && sub->replay == h->replay && sub->filter->subid < h->filter->subid &&
+        fmq_topic_matches(sub->filter->text, topic))
+      return 0;
+  return 1;
 }
 
-static void route_live_by_subid(struct delivery *d, const struct fmq_filter *f) {
+static void route_replay(struct fmq_session *s, const struct fmq_mqtt_event *ev,
+                         const struct fmq_filter *f) {
   for (const struct fmq_sub *h = f->holders; h != NULL; h = h->filter_next)
-    if (h->live && designated_subid(h->conn, d->ev->topic) == f->subid)
-      deliver(d, h->conn);
+    if (h->replay != 0 && replay_designated(h, ev->topic))
+      deliver(s, ev, h->conn);
 }
 
-static void route_live_visit(void *value, void *ctx) {
+static void route_live_by_subid(struct fmq_session *s, const struct fmq_mqtt_event *ev,
+                                const struct fmq_filter *f) {
+  for (const struct fmq_sub *h = f->holders; h != NULL; h = h->filter_next)
+    if (h->live && designated_subid(h->conn, ev->topic) == f->subid)
+      deliver(s, ev, h->conn);
+}
+
+struct route_ctx {
+  struct fmq_session *s;
+  const struct fmq_mqtt_event *ev;
+};
+
+static void route_live_visit(void *value, void *arg) {
   const struct fmq_filter *f = value;
+  struct route_ctx *ctx = arg;
   for (const struct fmq_sub *h = f->holders; h != NULL; h = h->filter_next)
     if (h->live)
-      deliver(ctx, h->conn);
+      deliver(ctx->s, ctx->ev, h->conn);
 }
 
-/* A retained message arrives only because of a SUBSCRIBE (MQTT clears the
- * flag on live traffic), right after that SUBSCRIBE's SUBACK: it goes to
- * the clients that request was made for, and to nobody else. */
-static void on_message(struct fmq_session *s, const struct fmq_mqtt_event *ev) {
-  struct delivery d = {.s = s, .ev = ev};
-  s->delivery++;
+static void group_reset(struct fmq_session *s) {
+  free(s->group);
+  s->group = NULL;
+  fmq_buf_unref(s->group_frame);
+  s->group_frame = NULL;
+  s->ngroup_subids = 0;
+}
+
+/* The broker sends the copies of one message (one per matching
+ * subscription, each with other identifiers) back to back. A message equal
+ * to the previous one whose identifiers are all new is such a copy: it
+ * shares the delivery serial (nobody gets it twice, even if the client's
+ * filters changed in between) and the encoded frame. A second, equal
+ * publish repeats an identifier and starts a new group. */
+static int group_continues(struct fmq_session *s, const struct fmq_mqtt_event *ev) {
+  const struct fmq_mqtt_event *g = s->group;
+  if (g == NULL || ev->nsubids == 0 || g->len != ev->len || g->qos != ev->qos ||
+      g->retained != ev->retained || strcmp(g->topic, ev->topic) != 0 ||
+      (ev->len > 0 && memcmp(g->payload, ev->payload, ev->len) != 0))
+    return 0;
+  for (unsigned i = 0; i < ev->nsubids; i++)
+    for (uint32_t j = 0; j < s->ngroup_subids; j++)
+      if (s->group_subids[j] == ev->subids[i])
+        return 0;
+  return 1;
+}
+
+static void group_add(struct fmq_session *s, struct fmq_mqtt_event *ev) {
+  free(s->group);
+  s->group = ev;
+  if (ev->nsubids == 0)
+    return;
+  if (s->ngroup_subids + ev->nsubids > s->group_subids_cap) {
+    uint32_t cap = (s->ngroup_subids + ev->nsubids) * 2;
+    uint32_t *ids = realloc(s->group_subids, cap * sizeof(*ids));
+    if (ids == NULL)
+      return; /* the designated filter still keeps copies apart */
+    s->group_subids = ids;
+    s->group_subids_cap = cap;
+  }
+  memcpy(s->group_subids + s->ngroup_subids, ev->subids, ev->nsubids * sizeof(*ev->subids));
+  s->ngroup_subids += ev->nsubids;
+}
+
+/* Takes ownership of ev. */
+static void on_message(struct fmq_session *s, struct fmq_mqtt_event *ev) {
+  if (!group_continues(s, ev)) {
+    group_reset(s);
+    s->delivery++;
+  }
+  group_add(s, ev);
   if (ev->nsubids > 0) {
     for (unsigned i = 0; i < ev->nsubids; i++) {
       const struct fmq_filter *f = filter_by_subid(s, ev->subids[i]);
       if (f == NULL)
         continue;
       if (ev->retained)
-        route_replay(&d, f);
+        route_replay(s, ev, f);
       else
-        route_live_by_subid(&d, f);
+        route_live_by_subid(s, ev, f);
     }
   } else if (ev->retained) {
+    /* A retained message follows its SUBSCRIBE's SUBACK (MQTT clears the
+     * flag on live traffic, and a broker answers SUBSCRIBEs in order). */
     if (s->last_suback != NULL && fmq_topic_matches(s->last_suback->text, ev->topic))
-      route_replay(&d, s->last_suback);
+      route_replay(s, ev, s->last_suback);
   } else {
     /* Without identifiers (MQTT 3.1.1) the broker sends one copy per
      * session: every matching client gets it once. */
-    fmq_trie_match(&s->filters, ev->topic, route_live_visit, &d);
+    struct route_ctx ctx = {.s = s, .ev = ev};
+    fmq_trie_match(&s->filters, ev->topic, route_live_visit, &ctx);
   }
-  fmq_buf_unref(d.frame);
 }
 
 /* --- broker status --- */
 
 static void broadcast(struct fmq_session *s, struct fmq_buf *frame) {
-  for (struct fmq_conn *c = s->server->conns; c != NULL; c = c->next)
+  for (struct fmq_conn *c = s->server->conns, *next; c != NULL; c = next) {
+    next = c->next;
     if (c->state == FMQ_CONN_OPEN)
       session_send(c, fmq_buf_ref(frame));
+  }
 }
 
 void fmq_session_greet(struct fmq_session *s, struct fmq_conn *c) {
@@ -538,9 +725,11 @@ static void on_connected(struct fmq_session *s) {
   fmq_log_info("broker connected: %s", s->config->broker.url);
   s->up = 1;
   broadcast(s, s->status_up);
+  s->batch_marker = ++s->next_marker;
   for (uint32_t i = 0; i < s->subid_cap; i++)
     if (s->by_subid[i] != NULL)
       filter_update(s, s->by_subid[i]);
+  s->batch_marker = 0;
 }
 
 /* The broker forgot every subscription (clean start): each is made again
@@ -562,6 +751,8 @@ static void on_lost(struct fmq_session *s, const char *cause) {
       h->request = 0;
       h->want_retained = 1;
       h->replay = 0;
+      for (uint32_t j = 0; j < h->nreplies; j++)
+        h->replies[j].request = 0;
     }
     if (f->nholders == 0)
       filter_free(s, f);
@@ -571,6 +762,9 @@ static void on_lost(struct fmq_session *s, const char *cause) {
 
 static void on_mqtt_event(struct fmq_mqtt *m, struct fmq_mqtt_event *ev) {
   struct fmq_session *s = m->data;
+  session_enter(s);
+  if (ev->type != FMQ_MQTT_MESSAGE)
+    group_reset(s);
   switch (ev->type) {
   case FMQ_MQTT_CONNECTED:
     on_connected(s);
@@ -583,6 +777,7 @@ static void on_mqtt_event(struct fmq_mqtt *m, struct fmq_mqtt_event *ev) {
     break;
   case FMQ_MQTT_MESSAGE:
     on_message(s, ev);
+    ev = NULL;
     break;
   case FMQ_MQTT_SUBACK:
     on_suback(s, ev);
@@ -599,6 +794,7 @@ static void on_mqtt_event(struct fmq_mqtt *m, struct fmq_mqtt_event *ev) {
     break;
   }
   free(ev);
+  session_leave(s);
 }
 
 int fmq_session_init(struct fmq_session *s, struct fmq_server *server,
@@ -635,6 +831,8 @@ void fmq_session_stop(struct fmq_session *s) {
 }
 
 void fmq_session_close(struct fmq_session *s) {
+  group_reset(s);
+  free(s->group_subids);
   for (uint32_t i = 0; i < s->subid_cap; i++)
     if (s->by_subid[i] != NULL)
       filter_free(s, s->by_subid[i]);

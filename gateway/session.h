@@ -23,6 +23,13 @@ struct fmq_conn;
 struct fmq_server;
 struct fmq_filter;
 
+/* A subscribe message waiting for its answer. */
+struct fmq_reply {
+  json_t *id;             /* owned reference, or NULL */
+  uint32_t request;       /* the broker request that answers it; 0: not sent yet */
+  uint8_t qos;            /* asked for */
+};
+
 /* One client's subscription to one filter. Owned by the session; listed
  * both on its filter and on its connection. */
 struct fmq_sub {
@@ -30,12 +37,13 @@ struct fmq_sub {
   struct fmq_conn *conn;
   struct fmq_sub *filter_prev, *filter_next;
   struct fmq_sub *conn_prev, *conn_next;
-  json_t *replies;        /* ids owed a "subscribed" (JSON null: no id); NULL: none */
+  struct fmq_reply *replies;
+  uint32_t nreplies, replies_cap;
   uint32_t request;       /* the broker request it waits for; 0: none */
-  uint8_t qos;
+  uint32_t replay;        /* marker of the SUBACK whose retained messages it takes; 0: none */
+  uint8_t qos;            /* the latest asked for */
   uint8_t live;           /* receives live messages (granted once) */
   uint8_t want_retained;  /* needs a SUBSCRIBE that sends the retained messages */
-  uint8_t replay;         /* in the audience of its filter's latest SUBACK */
 };
 
 /* A QoS 1/2 publish awaiting the broker's ack. */
@@ -43,6 +51,7 @@ struct fmq_pub {
   uintptr_t token;
   struct fmq_conn *conn;  /* NULL once the client left */
   json_t *id;             /* owned reference, or NULL */
+  int held;               /* made while the broker was down: counts against offline_buffer */
   struct fmq_pub *prev, *next;           /* session->pubs */
   struct fmq_pub *conn_prev, *conn_next; /* conn->pubs */
 };
@@ -57,10 +66,19 @@ struct fmq_session {
   uint32_t *free_subids;              /* identifiers to reuse */
   uint32_t nfree_subids, next_subid;
   uint32_t next_request;
+  uint32_t next_marker, batch_marker; /* SUBACK audiences; see route_replay */
   uintptr_t next_pub_token;
   struct fmq_pub *pubs, *pubs_tail;   /* in sending order */
+  uint64_t held;                      /* pubs made while down, not yet answered */
   struct fmq_filter *last_suback;     /* whose retained replays follow (no identifiers) */
+  /* The copies of one MQTT message, arriving back to back: one delivery. */
+  struct fmq_mqtt_event *group;       /* the last message event, owned */
+  struct fmq_buf *group_frame;        /* its encoded frame, shared */
+  uint32_t *group_subids;             /* identifiers seen in the group */
+  uint32_t ngroup_subids, group_subids_cap;
   uint64_t delivery;                  /* serial of the message being routed */
+  int depth;                          /* nesting of session work; see session_leave */
+  struct fmq_conn *releasing;         /* connections to release when depth returns to 0 */
   int up;                             /* the broker connection is up */
   int stopped;
   struct fmq_buf *status_up, *status_down;

@@ -42,6 +42,11 @@ int fmq_topic_check_filter(const char *filter, size_t len) {
   return topic_check(filter, len, 1);
 }
 
+int fmq_topic_is_shared(const char *filter, size_t len) {
+  static const char prefix[] = "$share/";
+  return len >= sizeof(prefix) - 1 && memcmp(filter, prefix, sizeof(prefix) - 1) == 0;
+}
+
 int fmq_topic_matches(const char *filter, const char *topic) {
   const char *f = filter, *t = topic;
 

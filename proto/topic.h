@@ -16,6 +16,9 @@ int fmq_topic_check_name(const char *name, size_t len);
 /* Checks a topic filter: as a name, but '+' may fill a whole level and '#'
  * may only be the whole last level. Returns 0 or FMQ_ETOPIC. */
 int fmq_topic_check_filter(const char *filter, size_t len);
+/* 1 when filter (of len bytes) is an MQTT 5 shared subscription,
+ * "$share/GROUP/FILTER". */
+int fmq_topic_is_shared(const char *filter, size_t len);
 /* 1 when filter matches topic (both valid, NUL-terminated). A topic that
  * starts with '$' is not matched by a filter starting with '+' or '#'. */
 int fmq_topic_matches(const char *filter, const char *topic);

@@ -71,6 +71,25 @@ static int fuzz_same_request(const struct fmq_http_request *a, const struct fmq_
   return 1;
 }
 
+/* Walks every topic= as the gateway does, with the buffer size it uses:
+ * never FMQ_ESPACE, a decoded value never longer than the target, and the
+ * walk always ends. */
+static void fuzz_query(const struct fmq_http_request *r) {
+  char *out = malloc(r->target_len + 1);
+  size_t pos = 0, len, steps = 0;
+  int rc;
+
+  if (out == NULL)
+    return;
+  while ((rc = fmq_http_query_next(r, "topic", &pos, out, r->target_len + 1, &len)) != 0) {
+    if (rc == FMQ_ESPACE || (rc == 1 && len > r->target_len) || ++steps > r->target_len + 1)
+      abort();
+    if (rc != 1)
+      break;
+  }
+  free(out);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static const char *const paths[] = {"/mqtt", "/ws"};
   uint32_t hash = fuzz_hash(data, size);
@@ -98,6 +117,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fmq_handshake_check(&whole, paths, sizeof(paths) / sizeof(paths[0]), &hs);
     if (fmq_handshake_render(&hs, out, sizeof(out)) <= 0)
       abort();
+    fuzz_query(&whole);
   }
   fmq_http_request_close(&whole);
   fmq_http_request_close(&split);
