@@ -57,6 +57,15 @@ static void on_disconnected(void *ctx, MQTTProperties *props, enum MQTTReasonCod
   post_text(ctx, FMQ_MQTT_LOST, MQTTReasonCode_toString(reason));
 }
 
+/* Paho reports the CONNACK's properties only for the first connection. */
+static void on_connect_success5(void *ctx, MQTTAsync_successData5 *r) {
+  struct fmq_mqtt_event *ev = event_new(FMQ_MQTT_CONNACK, 0);
+  ev->reason = 2;
+  if (r != NULL && MQTTProperties_hasProperty(&r->properties, MQTTPROPERTY_CODE_MAXIMUM_QOS))
+    ev->reason = MQTTProperties_getNumericValue(&r->properties, MQTTPROPERTY_CODE_MAXIMUM_QOS);
+  post(ctx, ev);
+}
+
 static void on_connect_failure(void *ctx, MQTTAsync_failureData *r) {
   post_text(ctx, FMQ_MQTT_CONNECT_FAILED, r && r->message ? r->message : "connect failed");
 }
@@ -144,10 +153,16 @@ static void on_success5(void *ctx, MQTTAsync_successData5 *r) {
          reason);
 }
 
+/* packet_type says an answer came from the broker (Paho leaves
+ * reasonCode at 0 for a refused SUBACK); without one the request was
+ * dropped locally (connection lost, timeout). */
 static void on_failure5(void *ctx, MQTTAsync_failureData5 *r) {
-  int reason = r ? (int)r->reasonCode : 0;
-  answer(ctx, reason >= MQTTREASONCODE_UNSPECIFIED_ERROR ? FMQ_MQTT_REFUSED : FMQ_MQTT_NOT_SENT,
-         reason);
+  if (r != NULL)
+    fmq_log_debug("mqtt: request failed (code %d, reason 0x%02x, packet %d)", r->code,
+                  (unsigned)r->reasonCode, r->packet_type);
+  int from_broker = r != NULL && (r->packet_type != 0 || r->reasonCode >= 0x80);
+  int reason = r != NULL && r->reasonCode >= 0x80 ? (int)r->reasonCode : 0x80;
+  answer(ctx, from_broker ? FMQ_MQTT_REFUSED : FMQ_MQTT_NOT_SENT, reason);
 }
 
 static void on_success(void *ctx, MQTTAsync_successData *r) {
@@ -156,12 +171,15 @@ static void on_success(void *ctx, MQTTAsync_successData *r) {
   answer(a, reason >= 0x80 ? FMQ_MQTT_REFUSED : FMQ_MQTT_DONE, reason);
 }
 
-/* MQTT 3.1.1 has no reason codes: Paho reports a 0x80 SUBACK as a plain
- * MQTTASYNC_FAILURE; any other failure (and any failed publish: a 3.1.1
+/* MQTT 3.1.1 has no reason codes: Paho reports a 0x80 SUBACK as a failure
+ * with code 0x80; any other failure (and any failed publish: a 3.1.1
  * broker cannot refuse one) means the request did not take effect. */
 static void on_failure(void *ctx, MQTTAsync_failureData *r) {
   struct fmq_mqtt_request *a = ctx;
-  int refused = a->type == FMQ_MQTT_SUBACK && r != NULL && r->code == MQTTASYNC_FAILURE;
+  if (r != NULL)
+    fmq_log_debug("mqtt: request failed (code %d)", r->code);
+  int refused = a->type == FMQ_MQTT_SUBACK && r != NULL &&
+                (r->code == 0x80 || r->code == MQTTASYNC_FAILURE);
   answer(a, refused ? FMQ_MQTT_REFUSED : FMQ_MQTT_NOT_SENT, 0x80);
 }
 
@@ -404,6 +422,7 @@ int fmq_mqtt_connect(struct fmq_mqtt *m) {
   if (m->version >= MQTTVERSION_5) {
     o = o5;
     o.cleanstart = 1;
+    o.onSuccess5 = on_connect_success5;
     o.onFailure5 = on_connect_failure5;
   } else {
     o.cleansession = 1;

@@ -23,6 +23,7 @@ enum fmq_mqtt_event_type {
   FMQ_MQTT_CONNECTED,    /* each time the connection is up (first and reconnects) */
   FMQ_MQTT_LOST,         /* the connection dropped; Paho is reconnecting */
   FMQ_MQTT_CONNECT_FAILED, /* the first attempt failed; Paho keeps trying */
+  FMQ_MQTT_CONNACK,      /* the first connection's CONNACK: reason is its Maximum QoS */
   FMQ_MQTT_MESSAGE,
   FMQ_MQTT_SUBACK,
   FMQ_MQTT_UNSUBACK,

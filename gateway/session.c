@@ -329,6 +329,14 @@ static void on_suback(struct fmq_session *s, const struct fmq_mqtt_event *ev) {
       return;
     break;
   case FMQ_MQTT_NOT_SENT:
+    /* Lost with the connection: sent again after the reconnect. Dropped
+     * while connected: answered, not retried in a loop. */
+    if (s->up) {
+      if (filter_fail_waiting(s, f, FMQ_CE_UNAVAILABLE, "the subscription was not carried out",
+                              serial))
+        return;
+      break;
+    }
     for (struct fmq_sub *h = f->holders; h != NULL; h = h->filter_next) {
       if (h->request != serial)
         continue;
@@ -337,7 +345,7 @@ static void on_suback(struct fmq_session *s, const struct fmq_mqtt_event *ev) {
         if (h->replies[i].request == serial)
           h->replies[i].request = 0;
     }
-    break;
+    return;
   }
   filter_update(s, f);
 }
@@ -414,6 +422,9 @@ void fmq_session_unsubscribe(struct fmq_session *s, struct fmq_conn *c, const ch
   struct fmq_sub *sub = conn_find_sub(c, filter);
   if (sub != NULL) {
     struct fmq_filter *f = sub->filter;
+    /* Every subscribe gets its answer: one the broker has not granted yet
+     * is answered as asked, just before the unsubscribe that ends it. */
+    sub_answer(sub, 0, 2, FMQ_CE_INTERNAL, NULL);
     sub_unlink(sub);
     filter_update(s, f);
   }
@@ -484,7 +495,14 @@ static void send_publish_error(struct fmq_session *s, struct fmq_conn *c, int rc
 }
 
 static void session_publish(struct fmq_session *s, struct fmq_conn *c,
-                            const struct fmq_client_msg *m) {
+                            const struct fmq_client_msg *msg) {
+  /* An MQTT 5 broker disconnects a client that publishes above its Maximum
+   * QoS; one web client must not cut everyone off, so the message goes at
+   * the broker's maximum (as a broker downgrades a subscription). */
+  struct fmq_client_msg capped = *msg;
+  const struct fmq_client_msg *m = &capped;
+  if (capped.qos > s->max_qos)
+    capped.qos = s->max_qos;
   if (m->qos == 0) {
     /* At most once: a QoS 0 message is not held for a broker that is away. */
     int rc = s->up ? fmq_mqtt_publish(&s->mqtt, m->topic, m->payload, m->payload_len, 0,
@@ -775,6 +793,12 @@ static void on_mqtt_event(struct fmq_mqtt *m, struct fmq_mqtt_event *ev) {
   case FMQ_MQTT_CONNECT_FAILED:
     fmq_log_warn("broker %s: %s; retrying", s->config->broker.url, ev->text);
     break;
+  case FMQ_MQTT_CONNACK:
+    s->max_qos = ev->reason;
+    if (s->max_qos < 2)
+      fmq_log_info("broker: maximum QoS %d; higher publishes are sent at %d", s->max_qos,
+                   s->max_qos);
+    break;
   case FMQ_MQTT_MESSAGE:
     on_message(s, ev);
     ev = NULL;
@@ -803,6 +827,7 @@ int fmq_session_init(struct fmq_session *s, struct fmq_server *server,
   s->server = server;
   s->config = config;
   s->next_subid = 1; /* identifier 0 is not allowed */
+  s->max_qos = 2;
   fmq_trie_init(&s->filters);
   s->status_up = fmq_client_encode_status(1);
   s->status_down = fmq_client_encode_status(0);

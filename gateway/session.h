@@ -80,6 +80,7 @@ struct fmq_session {
   int depth;                          /* nesting of session work; see session_leave */
   struct fmq_conn *releasing;         /* connections to release when depth returns to 0 */
   int up;                             /* the broker connection is up */
+  int max_qos;                        /* the broker's Maximum QoS (MQTT 5 CONNACK) */
   int stopped;
   struct fmq_buf *status_up, *status_down;
 };
