@@ -1,5 +1,7 @@
 /* The JSON protocol over text frames (protocol-v1 sections 3 and 4): ping,
- * ids, and the error codes; the connection survives every error. */
+ * ids, and the error codes; the connection survives every error. The
+ * bridge's message types (subscribe, unsubscribe, publish, binary frames)
+ * are tested in 80_bridge.c and after. */
 
 #include "gateway_proc.h"
 #include "wsclient.h"
@@ -169,19 +171,6 @@ static void fragmented_text_is_reassembled(void **state) {
   fmqt_ws_close_cleanly(fd, 1000);
 }
 
-/* No broker bridge yet: a binary publish is refused, the connection stays. */
-static void binary_frames_get_unavailable(void **state) {
-  static const uint8_t publish[] = {0x00, 0x03, 'a', '/', 'b', 'h', 'i'};
-  int fd = fmqt_fixture_connect(state);
-  fmqt_ws_send(fd, 1, 0x2, publish, sizeof publish);
-  json_t *reply = fmqt_ws_recv_json(fd, TIMEOUT_MS);
-  assert_non_null(reply);
-  assert_error(reply, "unavailable", "a binary frame");
-  json_decref(reply);
-  fmqt_ws_assert_json_ping(fd, "still-open", TIMEOUT_MS);
-  fmqt_ws_close_cleanly(fd, 1000);
-}
-
 static int group_setup(void **state) {
   *state = &gateway;
   return fmqt_fixture_setup(state);
@@ -197,7 +186,6 @@ int main(void) {
       cmocka_unit_test(missing_or_ill_typed_fields_get_bad_request),
       cmocka_unit_test(unknown_types_get_unknown_type_with_the_id),
       cmocka_unit_test(fragmented_text_is_reassembled),
-      cmocka_unit_test(binary_frames_get_unavailable),
   };
   return cmocka_run_group_tests(tests, group_setup, fmqt_fixture_teardown);
 }

@@ -1,5 +1,6 @@
 #include "gateway_proc.h"
 
+#include "proc.h"
 #include "wsclient.h"
 
 #include <dirent.h>
@@ -19,16 +20,12 @@
 #include <cmocka.h>
 
 #define MAX_ARGS 32
-#define MAX_LOG 65536
 #define START_TIMEOUT_MS 10000
+#define CONNECT_TIMEOUT_MS 10000
 #define STOP_TIMEOUT_MS 15000
 #define POLL_MS 10
 #define LISTENING "listening on 127.0.0.1:"
-
-static void sleep_ms(int ms) {
-  struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
-  nanosleep(&ts, NULL);
-}
+#define CLIENT_ID_ENV "FERRYMQ_BROKER_CLIENT_ID="
 
 static const char *binary_path(void) {
   const char *bin = getenv("FMQ_TEST_BIN");
@@ -36,21 +33,6 @@ static const char *binary_path(void) {
     fail_msg("FMQ_TEST_BIN is not set (run the test through ctest)");
   }
   return bin;
-}
-
-/* Reads up to cap-1 bytes of the file at path into out; returns the length. */
-static size_t read_file(const char *path, char *out, size_t cap) {
-  size_t n = 0;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    ssize_t r;
-    while (n + 1 < cap && (r = read(fd, out + n, cap - 1 - n)) > 0) {
-      n += (size_t)r;
-    }
-    close(fd);
-  }
-  out[n] = '\0';
-  return n;
 }
 
 static int make_log(char path[256]) {
@@ -63,57 +45,10 @@ static int make_log(char path[256]) {
   return fd;
 }
 
-/* Forks and execs the binary with argv; its stdout and stderr go to log_fd. */
-static pid_t spawn(const char *const *argv, const char *const *env, int log_fd) {
-  fflush(NULL);
-  pid_t pid = fork();
-  if (pid < 0) {
-    fail_msg("fork: %s", strerror(errno));
-  }
-  if (pid == 0) {
-    dup2(log_fd, STDOUT_FILENO);
-    dup2(log_fd, STDERR_FILENO);
-    closefrom(STDERR_FILENO + 1);
-    for (size_t i = 0; env != NULL && env[i] != NULL; i++) {
-      putenv((char *)env[i]);
-    }
-    execv(argv[0], (char *const *)argv);
-    fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-    _exit(127);
-  }
-  return pid;
-}
-
-static int decode_status(int wstatus) {
-  if (WIFEXITED(wstatus)) {
-    return WEXITSTATUS(wstatus);
-  }
-  return 128 + WTERMSIG(wstatus);
-}
-
-/* Waits up to timeout_ms for pid; returns the decoded status or -1. */
-static int wait_pid(pid_t pid, int timeout_ms) {
-  int64_t deadline = fmqt_now_ms() + timeout_ms;
-  for (;;) {
-    int wstatus;
-    pid_t r = waitpid(pid, &wstatus, WNOHANG);
-    if (r == pid) {
-      return decode_status(wstatus);
-    }
-    if (r < 0 && errno != EINTR) {
-      fail_msg("waitpid: %s", strerror(errno));
-    }
-    if (fmqt_now_ms() >= deadline) {
-      return -1;
-    }
-    sleep_ms(POLL_MS);
-  }
-}
-
-static void print_log(const struct fmqt_gateway *gw, const char *why) {
-  static char log[MAX_LOG];
-  read_file(gw->log_path, log, sizeof log);
+void fmqt_gateway_print_log(const struct fmqt_gateway *gw, const char *why) {
+  char *log = fmqt_read_file(gw->log_path, NULL);
   fprintf(stderr, "--- ferrymq log (%s) ---\n%s--- end of log ---\n", why, log);
+  free(log);
 }
 
 /* The port after LISTENING in the log, or 0. */
@@ -140,31 +75,32 @@ void fmqt_gateway_start(struct fmqt_gateway *gw, const char *const *args,
   }
   memset(gw, 0, sizeof *gw);
   int log_fd = make_log(gw->log_path);
-  gw->pid = spawn(argv, env, log_fd);
+  gw->pid = fmqt_spawn(argv, env, log_fd, NULL);
   close(log_fd);
 
-  static char log[MAX_LOG];
   int64_t deadline = fmqt_now_ms() + START_TIMEOUT_MS;
   for (;;) {
-    read_file(gw->log_path, log, sizeof log);
+    char *log = fmqt_read_file(gw->log_path, NULL);
     gw->port = find_port(log);
+    free(log);
     if (gw->port != 0) {
       return;
     }
-    int status = wait_pid(gw->pid, 0);
+    int status = fmqt_proc_wait(gw->pid, 0);
     if (status >= 0) {
       gw->pid = 0;
-      print_log(gw, "exited during start");
+      gw->status = status;
+      fmqt_gateway_print_log(gw, "exited during start");
       fail_msg("ferrymq exited with status %d before listening", status);
     }
     if (fmqt_now_ms() >= deadline) {
-      kill(gw->pid, SIGKILL);
-      wait_pid(gw->pid, START_TIMEOUT_MS);
+      fmqt_proc_stop(gw->pid, SIGKILL, START_TIMEOUT_MS);
       gw->pid = 0;
-      print_log(gw, "start timed out");
+      gw->status = -1;
+      fmqt_gateway_print_log(gw, "start timed out");
       fail_msg("ferrymq did not log \"" LISTENING "PORT\" within %d ms", START_TIMEOUT_MS);
     }
-    sleep_ms(POLL_MS);
+    fmqt_sleep_ms(POLL_MS);
   }
 }
 
@@ -177,7 +113,7 @@ int fmqt_gateway_wait(struct fmqt_gateway *gw, int timeout_ms) {
   if (gw->pid <= 0) {
     return gw->status;
   }
-  int status = wait_pid(gw->pid, timeout_ms);
+  int status = fmqt_proc_wait(gw->pid, timeout_ms);
   if (status >= 0) {
     gw->pid = 0;
     gw->status = status;
@@ -188,9 +124,9 @@ int fmqt_gateway_wait(struct fmqt_gateway *gw, int timeout_ms) {
 int fmqt_gateway_stop(struct fmqt_gateway *gw, int timeout_ms) {
   if (gw->pid > 0) {
     kill(gw->pid, SIGTERM);
+    kill(gw->pid, SIGCONT);   /* a test may have stopped it */
     if (fmqt_gateway_wait(gw, timeout_ms) < 0) {
-      kill(gw->pid, SIGKILL);
-      wait_pid(gw->pid, STOP_TIMEOUT_MS);
+      fmqt_proc_stop(gw->pid, SIGKILL, STOP_TIMEOUT_MS);
       gw->pid = 0;
       gw->status = -1;
     }
@@ -199,7 +135,7 @@ int fmqt_gateway_stop(struct fmqt_gateway *gw, int timeout_ms) {
     if (gw->status != 0) {
       char why[64];
       snprintf(why, sizeof why, "exit status %d", gw->status);
-      print_log(gw, why);
+      fmqt_gateway_print_log(gw, why);
     }
     if (getenv("FMQT_KEEP_LOGS") != NULL) {
       fprintf(stderr, "ferrymq log kept: %s\n", gw->log_path);
@@ -215,10 +151,31 @@ int fmqt_gateway_alive(struct fmqt_gateway *gw) {
   return gw->pid > 0 && fmqt_gateway_wait(gw, 0) < 0;
 }
 
+size_t fmqt_gateway_log_count(const struct fmqt_gateway *gw, const char *needle) {
+  char *log = fmqt_read_file(gw->log_path, NULL);
+  size_t count = fmqt_count(log, needle);
+  free(log);
+  return count;
+}
+
 int fmqt_gateway_log_contains(const struct fmqt_gateway *gw, const char *needle) {
-  static char log[MAX_LOG];
-  read_file(gw->log_path, log, sizeof log);
-  return strstr(log, needle) != NULL;
+  return fmqt_gateway_log_count(gw, needle) > 0;
+}
+
+size_t fmqt_gateway_wait_log_count(const struct fmqt_gateway *gw, const char *needle,
+                                   size_t count, int timeout_ms) {
+  int64_t deadline = fmqt_now_ms() + timeout_ms;
+  for (;;) {
+    size_t seen = fmqt_gateway_log_count(gw, needle);
+    if (seen >= count || fmqt_now_ms() >= deadline) {
+      return seen;
+    }
+    fmqt_sleep_ms(POLL_MS);
+  }
+}
+
+int fmqt_gateway_wait_log(const struct fmqt_gateway *gw, const char *needle, int timeout_ms) {
+  return fmqt_gateway_wait_log_count(gw, needle, 1, timeout_ms) >= 1;
 }
 
 int fmqt_gateway_fd_count(const struct fmqt_gateway *gw) {
@@ -249,32 +206,95 @@ int fmqt_run_binary(const char *const *args, const char *const *env, char *out,
   }
   char log_path[256];
   int log_fd = make_log(log_path);
-  pid_t pid = spawn(argv, env, log_fd);
+  pid_t pid = fmqt_spawn(argv, env, log_fd, NULL);
   close(log_fd);
-  int status = wait_pid(pid, timeout_ms);
+  int status = fmqt_proc_wait(pid, timeout_ms);
   if (status < 0) {
-    kill(pid, SIGKILL);
-    wait_pid(pid, STOP_TIMEOUT_MS);
+    fmqt_proc_stop(pid, SIGKILL, STOP_TIMEOUT_MS);
   }
-  read_file(log_path, out, cap);
+  size_t len;
+  char *text = fmqt_read_file(log_path, &len);
+  size_t copy = len < cap ? len : cap - 1;
+  memcpy(out, text, copy);
+  out[copy] = '\0';
+  free(text);
   unlink(log_path);
   return status;
 }
 
+/* --- the fixture --- */
+
+void fmqt_fixture_start_gateway(struct fmqt_fixture *fx, int wait_connected) {
+  size_t argc = 0, envc = 0;
+  fx->argv_[argc++] = "--broker";
+  fx->argv_[argc++] = fx->url;
+  for (size_t i = 0; fx->args != NULL && fx->args[i] != NULL; i++) {
+    assert_true(argc + 1 < sizeof fx->argv_ / sizeof fx->argv_[0]);
+    fx->argv_[argc++] = fx->args[i];
+  }
+  fx->argv_[argc] = NULL;
+  fx->env_[envc++] = fx->client_id_env_;
+  for (size_t i = 0; fx->env != NULL && fx->env[i] != NULL; i++) {
+    assert_true(envc + 1 < sizeof fx->env_ / sizeof fx->env_[0]);
+    fx->env_[envc++] = fx->env[i];
+  }
+  fx->env_[envc] = NULL;
+  fmqt_gateway_start(&fx->gw, fx->argv_, fx->env_);
+  if (wait_connected) {
+    char needle[128];
+    snprintf(needle, sizeof needle, "broker connected: %s", fx->url);
+    if (!fmqt_gateway_wait_log(&fx->gw, needle, CONNECT_TIMEOUT_MS)) {
+      fmqt_gateway_print_log(&fx->gw, "no broker connection");
+      fmqt_broker_print_log(&fx->broker, 0, "the gateway did not connect");
+      fail_msg("ferrymq did not log \"%s\" within %d ms", needle, CONNECT_TIMEOUT_MS);
+    }
+  }
+}
+
 int fmqt_fixture_setup(void **state) {
+  static unsigned serial;
   struct fmqt_fixture *fx = *state;
-  fmqt_gateway_start(&fx->gw, fx->args, fx->env);
+  memset(&fx->broker, 0, sizeof fx->broker);
+  memset(&fx->gw, 0, sizeof fx->gw);
+  snprintf(fx->client_id, sizeof fx->client_id, "fmqt-gw-%d-%u", (int)getpid(), ++serial);
+  for (size_t i = 0; fx->env != NULL && fx->env[i] != NULL; i++) {
+    if (strncmp(fx->env[i], CLIENT_ID_ENV, strlen(CLIENT_ID_ENV)) == 0) {
+      snprintf(fx->client_id, sizeof fx->client_id, "%s", fx->env[i] + strlen(CLIENT_ID_ENV));
+    }
+  }
+  snprintf(fx->client_id_env_, sizeof fx->client_id_env_, CLIENT_ID_ENV "%s", fx->client_id);
+  if (fx->no_broker) {
+    snprintf(fx->url, sizeof fx->url, "tcp://127.0.0.1:%u", fmqt_free_port());
+    fmqt_fixture_start_gateway(fx, 0);
+  } else {
+    fmqt_broker_start(&fx->broker, fx->broker_conf);
+    snprintf(fx->url, sizeof fx->url, "%s", fx->broker.url);
+    fmqt_fixture_start_gateway(fx, 1);
+  }
   return 0;
 }
 
 int fmqt_fixture_teardown(void **state) {
   struct fmqt_fixture *fx = *state;
-  assert_int_equal(fmqt_gateway_stop(&fx->gw, STOP_TIMEOUT_MS), 0);
+  /* Sockets a failed test left open would hold the gateway's shutdown for
+   * its close timeout. */
+  fmqt_close_all();
+  int status = fmqt_gateway_stop(&fx->gw, STOP_TIMEOUT_MS);
+  fmqt_broker_close(&fx->broker, status != 0);
+  assert_int_equal(status, 0);
   return 0;
+}
+
+struct fmqt_fixture *fmqt_fixture_of(void **state) {
+  return *state;
 }
 
 struct fmqt_gateway *fmqt_fixture_gateway(void **state) {
   return &((struct fmqt_fixture *)*state)->gw;
+}
+
+struct fmqt_broker *fmqt_fixture_broker(void **state) {
+  return &((struct fmqt_fixture *)*state)->broker;
 }
 
 uint16_t fmqt_fixture_port(void **state) {

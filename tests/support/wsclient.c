@@ -33,6 +33,7 @@ struct read_buffer {
 };
 
 static struct read_buffer buffers[MAX_FDS];
+static uint8_t opened[MAX_FDS];   /* sockets made here and not closed yet */
 
 int64_t fmqt_now_ms(void) {
   struct timespec ts;
@@ -174,6 +175,7 @@ int fmqt_tcp_try_connect(uint16_t port) {
     return -err;
   }
   buffer_reset(fd);
+  opened[fd] = 1;
   return fd;
 }
 
@@ -189,6 +191,7 @@ int fmqt_tcp_connect_rcvbuf(uint16_t port, int rcvbuf) {
     fail_msg("connect to 127.0.0.1:%u: %s", port, strerror(errno));
   }
   buffer_reset(fd);
+  opened[fd] = 1;
   return fd;
 }
 
@@ -198,7 +201,19 @@ int fmqt_tcp_connect(uint16_t port) {
 
 void fmqt_close(int fd) {
   buffer_reset(fd);
+  opened[fd] = 0;
   close(fd);
+}
+
+int fmqt_close_all(void) {
+  int n = 0;
+  for (int fd = 0; fd < MAX_FDS; fd++) {
+    if (opened[fd]) {
+      fmqt_close(fd);
+      n++;
+    }
+  }
+  return n;
 }
 
 void fmqt_abort(int fd) {
@@ -513,6 +528,74 @@ int fmqt_ws_recv(int fd, struct fmqt_frame *f, int timeout_ms) {
       return r;
     }
   }
+}
+
+int fmqt_ws_read_ready(int fd) {
+  struct read_buffer *b = buffer_of(fd);
+  size_t total = 0;
+  while (total < 4 * READ_CHUNK) {
+    make_room(b);
+    ssize_t n = recv(fd, b->data + b->end, b->cap - b->end, MSG_DONTWAIT);
+    if (n > 0) {
+      b->end += (size_t)n;
+      total += (size_t)n;
+      continue;
+    }
+    if (n == 0 || errno == ECONNRESET) {
+      return total > 0 ? (int)total : FMQT_EOF;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      break;
+    }
+    if (errno != EINTR) {
+      fail_msg("recv: %s", strerror(errno));
+    }
+  }
+  return (int)total;
+}
+
+int fmqt_ws_take_frame(int fd, struct fmqt_frame_view *v) {
+  struct read_buffer *b = buffer_of(fd);
+  size_t have = buffered(b);
+  if (have < 2) {
+    return 0;
+  }
+  uint8_t *p = b->data + b->start;
+  size_t len_bytes = (p[1] & 0x7F) == 126 ? 2 : (p[1] & 0x7F) == 127 ? 8 : 0;
+  size_t header = 2 + len_bytes + ((p[1] & 0x80) ? 4 : 0);
+  if (have < header) {
+    return 0;
+  }
+  uint64_t len = p[1] & 0x7F;
+  if (len_bytes > 0) {
+    len = 0;
+    for (size_t i = 0; i < len_bytes; i++) {
+      len = len << 8 | p[2 + i];
+    }
+  }
+  if (len > MAX_FRAME_PAYLOAD) {
+    fail_msg("received a frame declaring %llu bytes", (unsigned long long)len);
+  }
+  if (have < header + len) {
+    return 0;
+  }
+  v->fin = p[0] >> 7;
+  v->rsv = (p[0] >> 4) & 7;
+  v->opcode = p[0] & 0x0F;
+  v->masked = p[1] >> 7;
+  v->len = (size_t)len;
+  uint8_t *payload = p + header;
+  if (v->masked) {
+    const uint8_t *mask = p + header - 4;
+    for (size_t i = 0; i < v->len; i++) {
+      payload[i] ^= mask[i & 3];
+    }
+  }
+  v->payload = payload;
+  /* Consumed without resetting start/end to 0 when empty, so the view stays
+   * where it is until the next read moves the buffer. */
+  b->start += header + v->len;
+  return 1;
 }
 
 void fmqt_frame_free(struct fmqt_frame *f) {

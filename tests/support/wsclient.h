@@ -29,6 +29,9 @@ int fmqt_tcp_connect_rcvbuf(uint16_t port, int rcvbuf);
 int fmqt_tcp_try_connect(uint16_t port);
 /* Closes fd and forgets its buffered bytes. */
 void fmqt_close(int fd);
+/* Closes every socket made by the connect functions and not closed yet
+ * (after a failed test); returns how many. */
+int fmqt_close_all(void);
 /* Closes fd with SO_LINGER {1, 0}: the peer gets a RST. */
 void fmqt_abort(int fd);
 
@@ -98,6 +101,23 @@ struct fmqt_frame {
 /* Reads one frame. Returns 0, FMQT_TIMEOUT or FMQT_EOF. */
 int fmqt_ws_recv(int fd, struct fmqt_frame *f, int timeout_ms);
 void fmqt_frame_free(struct fmqt_frame *f);
+
+/* Many sockets at once: a test polls its sockets itself and, for each
+ * readable one, reads what is there without blocking, then takes the
+ * complete frames out of the buffer without copying. */
+struct fmqt_frame_view {
+  uint8_t fin, rsv, opcode, masked;
+  const uint8_t *payload;   /* into fd's buffer: valid until the next read on fd */
+  size_t len;
+};
+/* Reads what fd has right now without waiting (MSG_DONTWAIT; at most about
+ * 256 KiB per call). Returns the number of bytes read, 0 when nothing was
+ * waiting, or FMQT_EOF. */
+int fmqt_ws_read_ready(int fd);
+/* Takes the next complete frame already buffered for fd; never reads.
+ * Returns 1 with *v filled (a masked payload is unmasked in place), 0 when
+ * no complete frame is buffered. */
+int fmqt_ws_take_frame(int fd, struct fmqt_frame_view *v);
 
 /* Reads frames until a close frame; returns its code (1005 when it had no
  * payload, 0 when its payload was a single byte), FMQT_TIMEOUT or FMQT_EOF.
