@@ -27,6 +27,19 @@ struct fmq_filter {
   uint32_t request_marker;         /* given to the holders its SUBACK answers */
 };
 
+/* Mosquitto drops a client whose topic has more levels than this (its
+ * TOPIC_HIERARCHY_LIMIT); one web client must not take the shared
+ * connection down with it. */
+#define FMQ_TOPIC_MAX_LEVELS 200
+
+static int topic_too_deep(const char *topic) {
+  unsigned levels = 1;
+  for (const char *p = topic; *p != '\0'; p++)
+    if (*p == '/' && ++levels > FMQ_TOPIC_MAX_LEVELS)
+      return 1;
+  return 0;
+}
+
 static uintptr_t request_token(const struct fmq_filter *f) {
   return (uintptr_t)f->subid << 32 | f->request_serial;
 }
@@ -375,6 +388,10 @@ void fmq_session_subscribe(struct fmq_session *s, struct fmq_conn *c, const char
                id);
     return;
   }
+  if (topic_too_deep(filter)) {
+    send_error(c, FMQ_CE_INVALID_TOPIC, "a topic filter may have at most 200 levels", id);
+    return;
+  }
   session_enter(s);
   struct fmq_sub *sub = conn_find_sub(c, filter);
   int created = sub == NULL;
@@ -501,6 +518,10 @@ static void session_publish(struct fmq_session *s, struct fmq_conn *c,
    * the broker's maximum (as a broker downgrades a subscription). */
   struct fmq_client_msg capped = *msg;
   const struct fmq_client_msg *m = &capped;
+  if (topic_too_deep(m->topic)) {
+    send_error(c, FMQ_CE_INVALID_TOPIC, "a topic name may have at most 200 levels", m->id);
+    return;
+  }
   if (capped.qos > s->max_qos)
     capped.qos = s->max_qos;
   if (m->qos == 0) {

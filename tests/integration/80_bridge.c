@@ -477,6 +477,42 @@ static void shared_subscriptions_are_invalid_topics(void **state) {
   fmqt_ws_close_cleanly(fd, 1000);
 }
 
+/* "a/a/.../a" with n levels (malloc'd). */
+static char *deep_topic(size_t n) {
+  char *t = malloc(2 * n);
+  assert_non_null(t);
+  for (size_t i = 0; i < n; i++) {
+    t[2 * i] = 'a';
+    t[2 * i + 1] = '/';
+  }
+  t[2 * n - 1] = '\0';
+  return t;
+}
+
+/* Mosquitto drops a client whose topic has more than 200 levels; through
+ * the shared connection that would cut every client off, so the gateway
+ * refuses such topics itself (proto/PROTOCOL.md), and 200 still work. */
+static void topics_deeper_than_the_broker_allows_are_invalid(void **state) {
+  int fd = fmqt_fixture_connect(state);
+  char *deep = deep_topic(201);
+  fmqt_sendf(fd, "{\"type\":\"publish\",\"topic\":\"%s\",\"payload\":\"x\",\"qos\":1,"
+                 "\"id\":\"deep-pub\"}", deep);
+  fmqt_expect_error(fd, "invalid_topic", "deep-pub", T, "a 201-level topic");
+  fmqt_sendf(fd, "{\"type\":\"subscribe\",\"topic\":\"%s\",\"id\":\"deep-sub\"}", deep);
+  fmqt_expect_error(fd, "invalid_topic", "deep-sub", T, "a 201-level filter");
+  free(deep);
+  deep = deep_topic(200);
+  fmqt_subscribe(fd, deep, 1, "ok-sub", 1);
+  fmqt_sendf(fd, "{\"type\":\"publish\",\"topic\":\"%s\",\"payload\":\"deep\",\"qos\":1,"
+                 "\"id\":\"ok-pub\"}", deep);
+  fmqt_expect_message(fd, deep, "deep", 1, 0, T);
+  fmqt_expect_puback(fd, "ok-pub", T);
+  free(deep);
+  fmqt_ws_assert_json_ping(fd, "still-up", T);
+  fmqt_expect_nothing(fd, QUIET_MS, "after the deep topics (no status down)");
+  fmqt_ws_close_cleanly(fd, 1000);
+}
+
 static void bad_requests_get_bad_request_with_the_id(void **state) {
   static const char *const texts[] = {
       "{\"type\":\"publish\",\"id\":\"q3\",\"topic\":\"t\",\"payload\":\"x\",\"qos\":3}",
@@ -837,6 +873,7 @@ int main(void) {
       TEST(binary_frames_publish_at_qos_0_without_retain),
       TEST(binary_frame_errors_are_json_errors_without_id),
       TEST(invalid_topics_get_invalid_topic_with_the_id),
+      TEST(topics_deeper_than_the_broker_allows_are_invalid),
       TEST(shared_subscriptions_are_invalid_topics),
       TEST(bad_requests_get_bad_request_with_the_id),
       TEST(unsubscribe_stops_the_messages),
