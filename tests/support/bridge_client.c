@@ -14,30 +14,7 @@
 #define REPLY_TIMEOUT_MS 5000
 
 json_t *fmqt_recv(int fd, int timeout_ms) {
-  int64_t deadline = fmqt_now_ms() + timeout_ms;
-  for (;;) {
-    struct fmqt_frame f;
-    if (fmqt_ws_recv(fd, &f, fmqt_ms_until(deadline)) != 0) {
-      return NULL;
-    }
-    if (f.opcode == 0x9 || f.opcode == 0xA) {
-      fmqt_frame_free(&f);
-      continue;
-    }
-    json_t *v = NULL;
-    if (f.opcode == 0x1) {
-      json_error_t err;
-      v = json_loadb((const char *)f.payload, f.len, JSON_ALLOW_NUL, &err);
-      if (v == NULL) {
-        fprintf(stderr, "bad JSON from the gateway (%s): %.300s\n", err.text, f.payload);
-      }
-    } else {
-      fprintf(stderr, "a frame with opcode %u (%zu bytes) where JSON was expected\n", f.opcode,
-              f.len);
-    }
-    fmqt_frame_free(&f);
-    return v;
-  }
+  return fmqt_ws_recv_json(fd, timeout_ms);
 }
 
 json_t *fmqt_expect(int fd, int timeout_ms, const char *what) {

@@ -689,7 +689,14 @@ json_t *fmqt_ws_recv_json(int fd, int timeout_ms) {
     json_t *v = NULL;
     if (f.opcode == 0x1) {
       json_error_t err;
-      v = json_loadb((const char *)f.payload, f.len, 0, &err);
+      /* A payload with a NUL byte is delivered as "\u0000". */
+      v = json_loadb((const char *)f.payload, f.len, JSON_ALLOW_NUL, &err);
+      if (v == NULL) {
+        fprintf(stderr, "bad JSON from the gateway (%s): %.300s\n", err.text, f.payload);
+      }
+    } else {
+      fprintf(stderr, "a frame with opcode %u (%zu bytes) where JSON was expected\n", f.opcode,
+              f.len);
     }
     fmqt_frame_free(&f);
     return v;
