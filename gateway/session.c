@@ -653,8 +653,11 @@ static void route_replay(struct fmq_session *s, const struct fmq_mqtt_event *ev,
 
 static void route_live_by_subid(struct fmq_session *s, const struct fmq_mqtt_event *ev,
                                 const struct fmq_filter *f) {
+  /* A client with one filter needs no choosing: the copy came through it.
+   * That is the common case, and it keeps topic matching off the
+   * per-recipient path. */
   for (const struct fmq_sub *h = f->holders; h != NULL; h = h->filter_next)
-    if (h->live && designated_subid(h->conn, ev->topic) == f->subid)
+    if (h->live && (h->conn->nsubs == 1 || designated_subid(h->conn, ev->topic) == f->subid))
       deliver(s, ev, h->conn);
 }
 
