@@ -68,7 +68,7 @@ static uint8_t *client_dump(const json_t *v, size_t flags, size_t *len) {
 /* The compact JSON text of v. jansson prints reals with 17 significant
  * digits, so 21.3 would become 21.300000000000001; the fewest digits (15 to
  * 17) that read back as the same value keep the number a client sent. */
-static uint8_t *client_json_text(const json_t *v, size_t *len) {
+uint8_t *fmq_client_json_text(const json_t *v, size_t *len) {
   for (int digits = 15; digits < 17; digits++) {
     uint8_t *p = client_dump(v, FMQ_JSON_TEXT_FLAGS(digits), len);
     json_t *back;
@@ -132,7 +132,7 @@ static int client_parse_payload(struct fmq_client_msg *m, struct fmq_client_erro
     m->payload = (const uint8_t *)json_string_value(payload);
     m->payload_len = json_string_length(payload);
   } else if (payload != NULL) {
-    m->payload_owned = client_json_text(payload, &m->payload_len);
+    m->payload_owned = fmq_client_json_text(payload, &m->payload_len);
     if (m->payload_owned == NULL)
       return client_fail(err, FMQ_CE_INTERNAL, "out of memory");
     m->payload = m->payload_owned;
@@ -334,6 +334,22 @@ struct fmq_buf *fmq_client_encode_subscribed(const char *topic, int qos, const j
 struct fmq_buf *fmq_client_encode_unsubscribed(const char *topic, const json_t *id) {
   return client_frame_new(
       json_pack("{s:s, s:s, s:O*}", "type", "unsubscribed", "topic", topic, "id", (json_t *)id));
+}
+
+struct fmq_buf *fmq_client_encode_unsubscribed_topics(const char *const *topics, size_t n,
+                                                      const json_t *id) {
+  json_t *list = json_array();
+
+  for (size_t i = 0; list != NULL && i < n; i++) {
+    if (json_array_append_new(list, json_string(topics[i])) != 0) {
+      json_decref(list);
+      list = NULL;
+    }
+  }
+  if (list == NULL)
+    return NULL;
+  return client_frame_new(
+      json_pack("{s:s, s:o, s:O*}", "type", "unsubscribed", "topics", list, "id", (json_t *)id));
 }
 
 struct fmq_buf *fmq_client_encode_puback(const json_t *id) {

@@ -88,6 +88,12 @@ void fmq_client_msg_close(struct fmq_client_msg *m);
 
 const char *fmq_client_error_name(enum fmq_client_error_code code);
 
+/* The compact JSON text of any value, numbers in the fewest digits that
+ * read back the same (a publish's non-string "payload"). Returns a new
+ * buffer (not NUL-terminated, the caller frees it) of *len bytes, or NULL
+ * when out of memory. */
+uint8_t *fmq_client_json_text(const json_t *v, size_t *len);
+
 /* Encoders. Each returns a new buffer (one reference, caller's) holding a
  * complete unmasked text frame, or NULL when out of memory. id may be NULL. */
 struct fmq_buf *fmq_client_frame_json(const json_t *obj);
@@ -98,6 +104,10 @@ struct fmq_buf *fmq_client_encode_error(enum fmq_client_error_code code, const c
 struct fmq_buf *fmq_client_encode_subscribed(const char *topic, int qos, const json_t *id);
 /* {"type":"unsubscribed","topic":T,"id":…} */
 struct fmq_buf *fmq_client_encode_unsubscribed(const char *topic, const json_t *id);
+/* {"type":"unsubscribed","topics":[…],"id":…}: what an "undoes" mapping
+ * dropped (protocol-v1 section 6). topics: n valid UTF-8 strings. */
+struct fmq_buf *fmq_client_encode_unsubscribed_topics(const char *const *topics, size_t n,
+                                                      const json_t *id);
 /* {"type":"puback","id":…} */
 struct fmq_buf *fmq_client_encode_puback(const json_t *id);
 /* {"type":"status","broker":"up"|"down"} */

@@ -11,6 +11,8 @@ const char *fmq_strerror(int err) {
   case FMQ_EHTTP: return "malformed HTTP request";
   case FMQ_ETOPIC: return "invalid topic";
   case FMQ_EEXIST: return "already exists";
+  case FMQ_EFIELD: return "missing or unusable field";
+  case FMQ_EAUTH: return "credentials refused";
   case FMQ_ETOOBIG: return "message too big";
   case FMQ_EHEADERS: return "request header fields too large";
   case FMQ_ENOMEM: return "out of memory";

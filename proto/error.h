@@ -14,6 +14,8 @@ enum fmq_err {
   FMQ_EHTTP = -10102,            /* malformed HTTP request (400) */
   FMQ_ETOPIC = -10103,           /* invalid MQTT topic name or filter */
   FMQ_EEXIST = -10104,           /* already present */
+  FMQ_EFIELD = -10105,           /* a message field is missing or unusable (bad_request) */
+  FMQ_EAUTH = -10106,            /* credentials refused (401) */
 
   FMQ_ETOOBIG = -10200,          /* message over max_message_size (1009) */
   FMQ_EHEADERS = -10201,         /* header block over max_header_size (431) */

@@ -326,3 +326,10 @@ void fmq_trie_match(const struct fmq_trie *t, const char *topic, fmq_trie_visit_
     }
   }
 }
+
+size_t fmq_topic_levels(const char *topic, size_t len) {
+  size_t levels = 1;
+  for (const char *p = topic; (p = memchr(p, '/', len - (size_t)(p - topic))) != NULL; p++)
+    levels++;
+  return levels;
+}

@@ -23,6 +23,9 @@ int fmq_topic_is_shared(const char *filter, size_t len);
  * starts with '$' is not matched by a filter starting with '+' or '#'. */
 int fmq_topic_matches(const char *filter, const char *topic);
 
+/* The number of levels of a topic or filter of len bytes ("a/b" 2, "" 1). */
+size_t fmq_topic_levels(const char *topic, size_t len);
+
 /* A trie keyed by filter level. Each stored filter carries one value
  * (owned by the caller, never NULL). */
 struct fmq_trie_node;

@@ -139,6 +139,15 @@ static const char *http_reason_phrase(int status) {
   return "Error";
 }
 
+/* RFC 6455 4.4 for 426; RFC 6750 3 for 401: the challenge names the scheme. */
+static const char *http_extra_headers(int status) {
+  if (status == 426)
+    return "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n";
+  if (status == 401)
+    return "WWW-Authenticate: Bearer realm=\"ferrymq\"\r\n";
+  return "";
+}
+
 static int handshake_written(int n, size_t cap) {
   return n < 0 || (size_t)n >= cap ? FMQ_ESPACE : n;
 }
@@ -158,8 +167,7 @@ int fmq_http_render_error(int status, const char *reason, char *out, size_t cap)
                "\r\n"
                "%s\n",
                status, phrase, strlen(reason) + 1,
-               status == 426 ? "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n" : "",
-               reason),
+               http_extra_headers(status), reason),
       cap);
 }
 

@@ -33,7 +33,8 @@ void fmq_handshake_accept(const char *key, size_t key_len, char out[FMQ_WS_ACCEP
 
 /* Renders the response for hs into out[0..cap): the 101 for an accepted
  * handshake, otherwise a refusal with a text/plain body, Connection: close,
- * and for 426 "Upgrade: websocket" and "Sec-WebSocket-Version: 13".
+ * for 426 "Upgrade: websocket" and "Sec-WebSocket-Version: 13", for 401
+ * "WWW-Authenticate: Bearer realm="ferrymq"".
  * Returns the length, or FMQ_ESPACE when cap is too small (512 always fits). */
 int fmq_handshake_render(const struct fmq_handshake *hs, char *out, size_t cap);
 
