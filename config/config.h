@@ -9,13 +9,45 @@
  * line, applied in that order. The loaded struct is not changed afterwards:
  * a reload builds a new one. Durations are milliseconds, sizes bytes. */
 
+#include "template.h"
+
 enum fmq_log_level { FMQ_LOG_ERROR = 0, FMQ_LOG_WARN, FMQ_LOG_INFO, FMQ_LOG_DEBUG };
+enum fmq_log_format { FMQ_LOG_LOGFMT = 0, FMQ_LOG_JSON };
 enum fmq_mqtt_protocol { FMQ_MQTT_5 = 0, FMQ_MQTT_311 };
+enum fmq_auth_mode { FMQ_AUTH_NONE = 0, FMQ_AUTH_TOKEN, FMQ_AUTH_JWT };
+enum fmq_mapping_action { FMQ_MAPPING_SUBSCRIBE = 0, FMQ_MAPPING_UNSUBSCRIBE, FMQ_MAPPING_PUBLISH };
+
+/* A list of strings, each owned. */
+struct fmq_strv {
+  char **v;
+  size_t n;
+};
 
 struct fmq_listen_config {
   char *address;            /* "host:port", IPv6 as "[::1]:8080" */
   char **paths;             /* WebSocket upgrade paths, each starting with '/' */
   size_t npaths;
+};
+
+/* One entry of auth.tokens. */
+struct fmq_token_config {
+  char *token;              /* as configured: the token, or "sha256:" + 64 lower-case hex */
+  char *user;               /* "" when absent */
+  struct fmq_strv subscribe, publish;  /* ACL patterns (checked by fmq_acl_check_pattern) */
+  int subscribe_any, publish_any;      /* the list was absent: everything is allowed */
+};
+
+/* One entry of mappings (protocol-v1 section 6). */
+struct fmq_mapping_config {
+  char *type;                   /* the client's message type; not a built-in one */
+  enum fmq_mapping_action action;
+  struct fmq_template topic;    /* nparts 0: none (an unsubscribe with undoes) */
+  int qos;                      /* subscribe, publish: 0..2 */
+  int retain;                   /* publish */
+  char *deliver_type;           /* subscribe: the "type" of delivered messages; NULL: "message" */
+  char *undoes;                 /* unsubscribe: a subscribe mapping's type; NULL: none */
+  size_t undoes_index;          /* that mapping's index in mappings */
+  char *payload_field;          /* publish: the field that is the payload; NULL: the whole message */
 };
 
 struct fmq_config {
@@ -32,6 +64,11 @@ struct fmq_config {
       uint64_t min, max;            /* automatic reconnect backoff */
     } reconnect;
     uint64_t offline_buffer;        /* QoS>0 publishes held while down; 0: none */
+    uint64_t max_topic_levels;      /* deeper topics and filters are refused (invalid_topic) */
+    struct {
+      char *ca, *cert, *key;        /* "": none; used with ssl:// and mqtts:// */
+      int verify;
+    } tls;
   } broker;
   struct {
     uint64_t idle_timeout;          /* 0: off */
@@ -41,12 +78,47 @@ struct fmq_config {
     uint64_t max_message_size;
     uint64_t max_header_size;
     uint64_t outbound_queue_limit;
+    uint64_t max_subscriptions;     /* per connection */
+    /* Normalised by fmq_origin_normalize ("https://example.com:443");
+     * empty: any Origin, or none, is accepted. */
+    struct fmq_strv allowed_origins;
   } websocket;
   struct {
     uint64_t max_connections;
+    uint64_t max_connections_per_ip;  /* 0: unlimited */
+    struct {
+      uint64_t messages_per_second;   /* 0: off */
+      uint64_t burst;                 /* 0: messages_per_second */
+      uint64_t max_refusals;          /* within 10 s, then close 1008; 0: never close */
+    } rate;
   } limits;
   struct {
+    enum fmq_auth_mode mode;
+    uint64_t max_token_size;        /* longer credentials are refused (401) */
+    struct fmq_token_config *tokens;
+    size_t ntokens;
+    struct {
+      struct fmq_strv algorithms;   /* names accepted by fmq_jwt_alg_from_name */
+      char *secret;
+      char *public_key_file;
+      char *issuer, *audience;      /* "": not checked */
+      uint64_t leeway;
+      char *user_claim;
+      int require_exp;
+      struct fmq_strv default_subscribe, default_publish;
+    } jwt;
+  } auth;
+  struct fmq_mapping_config *mappings;
+  size_t nmappings;
+  struct {
+    int demo, health, metrics;
+    char *sse_path, *publish_path;  /* "": disabled */
+    uint64_t publish_timeout;
+    struct fmq_strv trusted_proxies;  /* CIDRs */
+  } http;
+  struct {
     enum fmq_log_level level;
+    enum fmq_log_format format;
   } log;
   uint64_t workers;                 /* 0: one per core */
 };
@@ -62,11 +134,18 @@ void fmq_config_close(struct fmq_config *c);
 /* Loads a YAML file over c. Returns 0, or -1 with err "FILE:LINE: message"
  * (syntax errors, unknown keys, ill-typed or out-of-range values). */
 int fmq_config_load_file(struct fmq_config *c, const char *path, char *err, size_t errlen);
-/* Applies FERRYMQ_<PATH> variables for scalar keys from envp (NULL-terminated).
- * Variables that name no key are ignored. Returns 0 or -1 with err. */
-int fmq_config_apply_env(struct fmq_config *c, char *const *envp, char *err, size_t errlen);
+/* Called with "FERRYMQ_X: unknown variable (did you mean FERRYMQ_Y?)". */
+typedef void (*fmq_config_warn_fn)(const char *message, void *arg);
+/* Applies FERRYMQ_<PATH> variables for scalar keys from envp (NULL-terminated),
+ * and for lists of strings as comma-separated values ("" is the empty list).
+ * A FERRYMQ_ variable that names no key, or a key only the file can set
+ * (listen, auth.tokens, mappings), is passed to warn (may be NULL) and
+ * otherwise ignored. Returns 0 or -1 with err. */
+int fmq_config_apply_env(struct fmq_config *c, char *const *envp, fmq_config_warn_fn warn,
+                         void *warn_arg, char *err, size_t errlen);
 /* Sets one scalar key by its dotted name ("websocket.idle_timeout") from
- * text, as the file and the environment do. `source` prefixes errors. */
+ * text, as the file and the environment do (a list of strings from
+ * comma-separated text). `source` prefixes errors. */
 int fmq_config_set(struct fmq_config *c, const char *key, const char *value, const char *source,
                    char *err, size_t errlen);
 /* Checks rules that involve more than one key (after every source was

@@ -1,5 +1,6 @@
 /* Loads arbitrary bytes as a configuration file: every input must either
- * load or fail with a "FILE:LINE: message" error, and never leak or crash. */
+ * load (and pass or fail the cross-key checks) or fail with a
+ * "FILE:LINE: message" error, and never leak or crash. */
 #include "config.h"
 
 #include <stdint.h>
@@ -28,6 +29,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t plen = strlen(path);
     if (strncmp(err, path, plen) != 0 || err[plen] != ':')
       abort();
+  } else if (fmq_config_check(&c, err, sizeof(err)) != 0 &&
+             strncmp(err, "configuration: ", 15) != 0) {
+    abort();
   }
   fmq_config_close(&c);
   return 0;
