@@ -1,14 +1,17 @@
 #include "conn.h"
 
-#include "client_proto.h"
+#include "dispatch.h"
 #include "error.h"
 #include "log.h"
+#include "origin.h"
 #include "session.h"
 #include "topic.h"
 #include "ws_handshake.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define FMQ_WRITE_BATCH 64
 
@@ -25,6 +28,10 @@ static void conn_set_state(struct fmq_conn *c, enum fmq_conn_state state) {
   if (c->state == FMQ_CONN_OPEN && state != FMQ_CONN_OPEN)
     fmq_session_release(s->session, c);
   s->nactive += conn_state_is_active(state) - conn_state_is_active(c->state);
+  if (c->ip_counted && !conn_state_is_active(state)) {
+    fmq_ipcount_remove(&s->per_ip, &c->ip);
+    c->ip_counted = 0;
+  }
   c->state = state;
   switch (state) {
   case FMQ_CONN_ACCEPTED:
@@ -60,6 +67,8 @@ static void on_close(uv_handle_t *h) {
   conn_free_http(c);
   fmq_ws_reader_close(&c->reader);
   fmq_outq_close(&c->outq);
+  fmq_identity_close(&c->identity);
+  fmq_rate_close(&c->rate);
   free(c);
 }
 
@@ -93,7 +102,7 @@ static void conn_send_close(struct fmq_conn *c, uint16_t code, const char *reaso
 }
 
 /* RFC 6455 "fail the WebSocket connection": say why, then stop listening. */
-static void conn_fail(struct fmq_conn *c, uint16_t code, const char *reason) {
+void fmq_conn_fail(struct fmq_conn *c, uint16_t code, const char *reason) {
   fmq_log_debug("conn %llu: failing with %u: %s", (unsigned long long)c->id, code, reason);
   c->flags |= FMQ_CONN_INPUT_DONE | FMQ_CONN_CLOSE_AFTER_WRITE;
   conn_send_close(c, code, reason);
@@ -125,7 +134,7 @@ void fmq_conn_send(struct fmq_conn *c, struct fmq_buf *frame) {
     return;
   }
   if (frame == NULL) {
-    conn_fail(c, 1011, "internal error");
+    fmq_conn_fail(c, 1011, "internal error");
     return;
   }
   if (c->outq.bytes + fmq_outq_cost(frame) > c->server->config->websocket.outbound_queue_limit) {
@@ -185,6 +194,23 @@ void fmq_conn_flush(struct fmq_conn *c) {
   }
 }
 
+/* Counts c against limits.max_connections_per_ip. Returns 0, or -1 when
+ * its address is at the limit (or cannot be counted). */
+static int conn_count_ip(struct fmq_conn *c) {
+  struct fmq_server *s = c->server;
+  uint64_t limit = s->config->limits.max_connections_per_ip;
+  struct sockaddr_storage addr;
+  int len = sizeof(addr);
+  if (limit == 0)
+    return 0;
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&addr, &len) != 0 ||
+      fmq_ip_from_sockaddr((struct sockaddr *)&addr, &c->ip) != 0 ||
+      fmq_ipcount_get(&s->per_ip, &c->ip) >= limit || fmq_ipcount_add(&s->per_ip, &c->ip) < 0)
+    return -1;
+  c->ip_counted = 1;
+  return 0;
+}
+
 int fmq_conn_accept(struct fmq_listener *listener) {
   struct fmq_server *s = listener->server;
   struct fmq_conn *c = calloc(1, sizeof(*c));
@@ -217,12 +243,16 @@ int fmq_conn_accept(struct fmq_listener *listener) {
   if (s->conns != NULL)
     s->conns->prev = c;
   s->conns = c;
-  int over_limit = s->nactive >= s->config->limits.max_connections;
+  const char *refusal = NULL;
+  if (s->nactive >= s->config->limits.max_connections)
+    refusal = "connection limit reached";
+  else if (conn_count_ip(c) != 0)
+    refusal = "connection limit for this address reached";
   conn_set_state(c, FMQ_CONN_HTTP);
   fmq_log_debug("conn %llu: accepted", (unsigned long long)c->id);
   /* Refused at once, before reading: a request head costs memory too. */
-  if (over_limit)
-    conn_refuse(c, 503, "connection limit reached", NULL);
+  if (refusal != NULL)
+    conn_refuse(c, 503, refusal, NULL);
   return 0;
 }
 
@@ -232,15 +262,75 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   *buf = uv_buf_init((char *)c->server->read_buf, sizeof(c->server->read_buf));
 }
 
-/* Each topic= of the upgrade URL must be a filter (protocol-v1 section 1).
- * Returns NULL or why the request is refused. */
-static const char *conn_check_query_topics(struct fmq_conn *c, char *topic, size_t cap) {
+/* websocket.allowed_origins (protocol-v1 section 8): a request without
+ * Origin is not from a browser, and auth alone judges it. */
+static int conn_origin_allowed(const struct fmq_conn *c) {
+  const struct fmq_strv *allowed = &c->server->config->websocket.allowed_origins;
+  size_t len;
+  const char *origin = fmq_http_field(c->http, "Origin", &len);
+  char norm[512];
+  if (allowed->n == 0 || origin == NULL)
+    return 1;
+  if (fmq_origin_normalize(origin, len, norm, sizeof(norm)) < 0)
+    return 0;
+  for (size_t i = 0; i < allowed->n; i++)
+    if (strcmp(norm, allowed->v[i]) == 0)
+      return 1;
+  return 0;
+}
+
+/* Each topic= of the upgrade URL must be a filter the credentials may read
+ * (protocol-v1 section 1). Returns 0 or the refusing status with *reason. */
+static int conn_check_query_topics(struct fmq_conn *c, char *topic, size_t cap,
+                                   const char **reason) {
   size_t pos = 0, len;
   int rc;
-  while ((rc = fmq_http_query_next(c->http, "topic", &pos, topic, cap, &len)) == 1)
-    if (fmq_topic_check_filter(topic, len) != 0 || fmq_topic_is_shared(topic, len))
-      return "topic= is not a valid MQTT topic filter";
-  return rc == 0 ? NULL : "malformed query string";
+  while ((rc = fmq_http_query_next(c->http, "topic", &pos, topic, cap, &len)) == 1) {
+    if (fmq_topic_check_filter(topic, len) != 0 || fmq_topic_is_shared(topic, len)) {
+      *reason = "topic= is not a valid MQTT topic filter";
+      return 400;
+    }
+    if (fmq_topic_levels(topic, len) > c->server->config->broker.max_topic_levels) {
+      *reason = "topic= has more levels than broker.max_topic_levels";
+      return 400;
+    }
+    if (!fmq_acl_allows(&c->identity.acl.subscribe, topic)) {
+      *reason = "topic= is not allowed for these credentials";
+      return 403;
+    }
+  }
+  *reason = "malformed query string";
+  return rc == 0 ? 0 : 400;
+}
+
+/* After a valid handshake: the origin, the credentials, then the topics.
+ * buf: cap bytes, enough for any decoded query value. Returns 0 or the
+ * refusing status with *reason (in why when composed). */
+static int conn_admit(struct fmq_conn *c, char *buf, size_t cap, char *why, size_t whylen,
+                      const char **reason) {
+  const char *token = NULL, *cause = NULL;
+  size_t len = 0;
+  if (!conn_origin_allowed(c)) {
+    *reason = "origin not allowed";
+    return 403;
+  }
+  int rc = fmq_auth_credentials(c->http, buf, cap, &token, &len);
+  if (rc < 0) {
+    *reason = "malformed query string";
+    return 400;
+  }
+  rc = fmq_auth_check(c->server->auth, rc == 1 ? token : NULL, len, (int64_t)time(NULL),
+                      &c->identity, &cause);
+  if (rc == FMQ_ENOMEM) {
+    *reason = "out of memory";
+    return 500;
+  }
+  if (rc != 0) {
+    snprintf(why, whylen, "unauthorized: %s", cause);
+    *reason = why;
+    return 401;
+  }
+  return conn_check_query_topics(c, buf, cap, reason);
 }
 
 /* Returns how many bytes the request took; the rest are WebSocket frames. */
@@ -275,12 +365,18 @@ static size_t conn_read_http(struct fmq_conn *c, const uint8_t *p, size_t len) {
     conn_refuse(c, 500, "out of memory", NULL);
     return len;
   }
-  const char *bad = conn_check_query_topics(c, topic, c->http->target_len + 1);
-  if (bad != NULL) {
+  char why[128];
+  const char *reason = NULL;
+  int status = conn_admit(c, topic, c->http->target_len + 1, why, sizeof(why), &reason);
+  if (status != 0) {
     free(topic);
-    conn_refuse(c, 400, bad, NULL);
+    conn_refuse(c, status, reason, NULL);
     return len;
   }
+  const struct fmq_config *config = c->server->config;
+  uint64_t burst = config->limits.rate.burst ? config->limits.rate.burst
+                                             : config->limits.rate.messages_per_second;
+  fmq_rate_init(&c->rate, burst, uv_now(c->server->loop));
   char head[512];
   int n = fmq_handshake_render(&hs, head, sizeof(head));
   conn_set_state(c, FMQ_CONN_OPEN);
@@ -290,43 +386,10 @@ static size_t conn_read_http(struct fmq_conn *c, const uint8_t *p, size_t len) {
   size_t pos = 0, tlen;
   while (c->state == FMQ_CONN_OPEN &&
          fmq_http_query_next(c->http, "topic", &pos, topic, c->http->target_len + 1, &tlen) == 1)
-    fmq_session_subscribe(c->server->session, c, topic, 0, NULL);
+    fmq_session_subscribe(c->server->session, c, topic, 0, NULL, 0);
   free(topic);
   conn_free_http(c);
   return used;
-}
-
-static void conn_on_message(struct fmq_conn *c, const struct fmq_client_msg *msg) {
-  struct fmq_session *session = c->server->session;
-  switch (msg->kind) {
-  case FMQ_CLIENT_PING:
-    fmq_conn_send(c, fmq_client_encode_pong(msg->id));
-    break;
-  case FMQ_CLIENT_SUBSCRIBE:
-    fmq_session_subscribe(session, c, msg->topic, msg->qos, msg->id);
-    break;
-  case FMQ_CLIENT_UNSUBSCRIBE:
-    fmq_session_unsubscribe(session, c, msg->topic, msg->id);
-    break;
-  case FMQ_CLIENT_PUBLISH:
-    fmq_session_publish(session, c, msg);
-    break;
-  case FMQ_CLIENT_OTHER:
-    fmq_conn_send(c, fmq_client_encode_error(FMQ_CE_UNKNOWN_TYPE, "unknown message type", msg->id));
-    break;
-  }
-}
-
-static void conn_on_data(struct fmq_conn *c, const struct fmq_ws_event *ev) {
-  struct fmq_client_msg msg;
-  struct fmq_client_error err;
-  int rc = ev->type == FMQ_WS_EV_TEXT ? fmq_client_parse(ev->data, ev->len, &msg, &err)
-                                      : fmq_client_parse_binary(ev->data, ev->len, &msg, &err);
-  if (rc != 0)
-    fmq_conn_send(c, fmq_client_encode_error(err.code, err.message, msg.id));
-  else
-    conn_on_message(c, &msg);
-  fmq_client_msg_close(&msg);
 }
 
 static void conn_on_close_frame(struct fmq_conn *c, const struct fmq_ws_event *ev) {
@@ -343,7 +406,7 @@ static void conn_on_event(struct fmq_conn *c, const struct fmq_ws_event *ev) {
   case FMQ_WS_EV_TEXT:
   case FMQ_WS_EV_BINARY:
     if (answering)
-      conn_on_data(c, ev);
+      fmq_dispatch_data(c, ev);
     break;
   case FMQ_WS_EV_PING:
     if (answering)
@@ -364,7 +427,7 @@ static void conn_read_frames(struct fmq_conn *c, uint8_t *p, size_t len) {
     struct fmq_ws_event ev;
     int rc = fmq_ws_reader_feed(&c->reader, p, len, &used, &ev);
     if (rc < 0) {
-      conn_fail(c, fmq_ws_close_code_for(rc), fmq_strerror(rc));
+      fmq_conn_fail(c, fmq_ws_close_code_for(rc), fmq_strerror(rc));
       return;
     }
     p += used;

@@ -1,9 +1,12 @@
 #ifndef FMQ_CONN_H
 #define FMQ_CONN_H
 
+#include "auth.h"
 #include "deadline.h"
 #include "http_upgrade.h"
+#include "ipcount.h"
 #include "outq.h"
+#include "rate.h"
 #include "server.h"
 #include "ws_message.h"
 
@@ -54,8 +57,13 @@ struct fmq_conn {
   size_t nsubs;
   struct fmq_pub *pubs;                         /* publishes awaiting the broker's ack */
   uint64_t delivered;                           /* the session's serial of the last message sent */
+  uint64_t *delivered_types;                    /* the same per mapped delivery type; session's */
   struct fmq_conn *release_next;                /* session->releasing */
   int release_queued;
+  struct fmq_identity identity;                 /* decided at the upgrade */
+  struct fmq_rate rate;                         /* limits.rate, while OPEN */
+  struct fmq_ip ip;                             /* the peer's address */
+  int ip_counted;                               /* counted in server->per_ip */
 };
 
 /* Accepts one connection from listener. Returns 0 or a libuv error. */
@@ -70,6 +78,9 @@ void fmq_conn_abort(struct fmq_conn *c);
  * connection that sent its close are dropped; past outbound_queue_limit the
  * backlog is dropped and the connection closed with 1013. */
 void fmq_conn_send(struct fmq_conn *c, struct fmq_buf *frame);
+/* Closes an open connection with code after the frames already queued
+ * (RFC 6455 "fail the WebSocket connection"): further input is ignored. */
+void fmq_conn_fail(struct fmq_conn *c, uint16_t code, const char *reason);
 /* Starts one gathered write of what is queued (the server's flush). */
 void fmq_conn_flush(struct fmq_conn *c);
 

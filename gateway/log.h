@@ -3,9 +3,16 @@
 
 #include "config.h"
 
-/* Line-oriented log on stderr: "TIMESTAMP LEVEL message". Any thread. */
+/* Line-oriented log on stderr, one line per message (log.format):
+ *   logfmt  time=2026-11-22T10:00:00.123Z level=info msg="listening on ..."
+ *   json    {"time":"2026-11-22T10:00:00.123Z","level":"info","msg":"..."}
+ * The message is escaped as a JSON string in both: '"' and '\\', \n, \t,
+ * other control characters as \u00XX, bytes that are not UTF-8 as \ufffd.
+ * A line is at most 1024 bytes; a longer message is cut at a character.
+ * Any thread. */
 
 void fmq_log_set_level(enum fmq_log_level level);
+void fmq_log_set_format(enum fmq_log_format format);
 int fmq_log_enabled(enum fmq_log_level level);
 void fmq_log(enum fmq_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

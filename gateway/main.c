@@ -1,3 +1,4 @@
+#include "auth.h"
 #include "config.h"
 #include "log.h"
 #include "server.h"
@@ -82,6 +83,11 @@ static int parse_cli(int argc, char **argv, struct cli *cli) {
   return 0;
 }
 
+static void warn_config(const char *message, void *arg) {
+  (void)arg;
+  fmq_log_warn("%s", message);
+}
+
 static int load_config(struct fmq_config *c, const struct cli *cli, char *err, size_t errlen) {
   if (fmq_config_init(c) != 0) {
     snprintf(err, errlen, "out of memory");
@@ -89,7 +95,7 @@ static int load_config(struct fmq_config *c, const struct cli *cli, char *err, s
   }
   if (cli->config_path && fmq_config_load_file(c, cli->config_path, err, errlen) != 0)
     return -1;
-  if (fmq_config_apply_env(c, environ, err, errlen) != 0)
+  if (fmq_config_apply_env(c, environ, warn_config, NULL, err, errlen) != 0)
     return -1;
   if (cli->listen && fmq_config_set_listen(c, cli->listen, err, errlen) != 0)
     return -1;
@@ -117,7 +123,7 @@ static void raise_fd_limit(void) {
   }
 }
 
-static int run(const struct fmq_config *config) {
+static int run(const struct fmq_config *config, const struct fmq_auth *auth) {
   uv_loop_t loop;
   struct fmq_server server;
   struct fmq_session session;
@@ -132,6 +138,7 @@ static int run(const struct fmq_config *config) {
     uv_loop_close(&loop);
     return 1;
   }
+  server.auth = auth;
   rc = fmq_session_init(&session, &server, config);
   if (rc != 0) {
     if (rc != -1)
@@ -174,8 +181,16 @@ int main(int argc, char **argv) {
     fmq_config_close(&config);
     return 1;
   }
+  /* Reads the JWT key file: --check-config checks it too. */
+  struct fmq_auth auth;
+  if (fmq_auth_init(&auth, &config, err, sizeof(err)) != 0) {
+    fprintf(stderr, "%s\n", err);
+    fmq_config_close(&config);
+    return 1;
+  }
   if (cli.check_config) {
     printf("%s: ok\n", cli.config_path ? cli.config_path : "configuration");
+    fmq_auth_close(&auth);
     fmq_config_close(&config);
     return 0;
   }
@@ -184,7 +199,9 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   raise_fd_limit();
   fmq_log_set_level(config.log.level);
-  int rc = run(&config);
+  fmq_log_set_format(config.log.format);
+  int rc = run(&config, &auth);
+  fmq_auth_close(&auth);
   fmq_config_close(&config);
   return rc;
 }

@@ -136,6 +136,11 @@ int fmq_server_init(struct fmq_server *s, uv_loop_t *loop, const struct fmq_conf
   fmq_deadline_list_init(&s->idle_deadlines, config->websocket.idle_timeout);
   fmq_deadline_list_init(&s->close_deadlines, config->websocket.close_timeout);
   fmq_deadline_list_init(&s->ping_deadlines, config->websocket.ping_interval);
+  uint64_t seed = 0;
+  int rc = uv_random(NULL, NULL, &seed, sizeof(seed), 0, NULL);
+  if (rc != 0)
+    return rc;
+  fmq_ipcount_init(&s->per_ip, seed);
   s->ping_frame = fmq_ws_frame_new(FMQ_WS_PING, NULL, 0);
   if (s->ping_frame == NULL)
     return UV_ENOMEM;
@@ -242,6 +247,7 @@ void fmq_server_stop(struct fmq_server *s) {
 }
 
 void fmq_server_close(struct fmq_server *s) {
+  fmq_ipcount_close(&s->per_ip);
   free(s->listeners);
   s->listeners = NULL;
   fmq_buf_unref(s->ping_frame);

@@ -4,6 +4,7 @@
 #include "buf.h"
 #include "config.h"
 #include "deadline.h"
+#include "ipcount.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +14,7 @@
  * the coarse deadline timer, the once-per-turn write flush and the signal
  * handlers that start a graceful shutdown. Loop thread only. */
 
+struct fmq_auth;
 struct fmq_conn;
 struct fmq_server;
 struct fmq_session;
@@ -29,6 +31,7 @@ struct fmq_server {
   uv_loop_t *loop;
   const struct fmq_config *config;       /* borrowed; outlives the server */
   struct fmq_session *session;           /* borrowed; stopped once every client is gone */
+  const struct fmq_auth *auth;           /* borrowed */
   struct fmq_listener *listeners;
   size_t nlisteners;
   uv_signal_t sigterm, sigint;
@@ -41,6 +44,7 @@ struct fmq_server {
   struct fmq_buf *ping_frame;            /* shared by every ping sent */
   uint64_t next_conn_id;
   size_t nactive;                        /* connections in HTTP or OPEN: what max_connections bounds */
+  struct fmq_ipcount per_ip;             /* the same per address, when max_connections_per_ip is set */
   int stopping;
   /* Every read lands here; a connection copies only an unfinished message. */
   uint8_t read_buf[FMQ_READ_BUF_SIZE];

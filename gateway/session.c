@@ -4,6 +4,7 @@
 #include "log.h"
 #include "server.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,17 +28,17 @@ struct fmq_filter {
   uint32_t request_marker;         /* given to the holders its SUBACK answers */
 };
 
-/* Mosquitto drops a client whose topic has more levels than this (its
- * TOPIC_HIERARCHY_LIMIT); one web client must not take the shared
- * connection down with it. */
-#define FMQ_TOPIC_MAX_LEVELS 200
-
-static int topic_too_deep(const char *topic) {
-  unsigned levels = 1;
-  for (const char *p = topic; *p != '\0'; p++)
-    if (*p == '/' && ++levels > FMQ_TOPIC_MAX_LEVELS)
-      return 1;
-  return 0;
+/* Mosquitto drops a client whose topic has more levels than its
+ * TOPIC_HIERARCHY_LIMIT (broker.max_topic_levels follows it); one web
+ * client must not take the shared connection down with it. Returns the
+ * error message, or NULL. */
+static const char *topic_too_deep(const struct fmq_session *s, const char *topic, char *msg,
+                                  size_t msglen) {
+  uint64_t max = s->config->broker.max_topic_levels;
+  if (fmq_topic_levels(topic, strlen(topic)) <= max)
+    return NULL;
+  snprintf(msg, msglen, "a topic may have at most %llu levels", (unsigned long long)max);
+  return msg;
 }
 
 static uintptr_t request_token(const struct fmq_filter *f) {
@@ -176,11 +177,23 @@ static void sub_unlink(struct fmq_sub *sub) {
   free(sub);
 }
 
-static struct fmq_sub *conn_find_sub(const struct fmq_conn *c, const char *filter) {
+/* c's subscription to filter (NULL: any filter) through origin
+ * (UINT32_MAX: any origin). */
+static struct fmq_sub *conn_find_sub(const struct fmq_conn *c, const char *filter,
+                                     uint32_t origin) {
   for (struct fmq_sub *sub = c->subs; sub != NULL; sub = sub->conn_next)
-    if (strcmp(sub->filter->text, filter) == 0)
+    if ((filter == NULL || strcmp(sub->filter->text, filter) == 0) &&
+        (origin == UINT32_MAX || sub->origin == origin))
       return sub;
   return NULL;
+}
+
+/* The count of delivered serials per delivery type other than 0, made when
+ * c first subscribes with one. */
+static int conn_track_dtypes(const struct fmq_session *s, struct fmq_conn *c) {
+  if (c->delivered_types == NULL)
+    c->delivered_types = calloc(s->ndtypes - 1, sizeof(*c->delivered_types));
+  return c->delivered_types != NULL ? 0 : -1;
 }
 
 static int sub_add_reply(struct fmq_sub *sub, const json_t *id, int qos) {
@@ -382,21 +395,32 @@ static void on_unsuback(struct fmq_session *s, const struct fmq_mqtt_event *ev) 
 }
 
 void fmq_session_subscribe(struct fmq_session *s, struct fmq_conn *c, const char *filter,
-                           int qos, const json_t *id) {
+                           int qos, const json_t *id, uint32_t origin) {
+  char msg[96];
   if (fmq_topic_is_shared(filter, strlen(filter))) {
     send_error(c, FMQ_CE_INVALID_TOPIC, "shared subscriptions ($share/...) are not supported",
                id);
     return;
   }
-  if (topic_too_deep(filter)) {
-    send_error(c, FMQ_CE_INVALID_TOPIC, "a topic filter may have at most 200 levels", id);
+  if (topic_too_deep(s, filter, msg, sizeof(msg)) != NULL) {
+    send_error(c, FMQ_CE_INVALID_TOPIC, msg, id);
     return;
   }
   session_enter(s);
-  struct fmq_sub *sub = conn_find_sub(c, filter);
+  struct fmq_sub *sub = conn_find_sub(c, filter, origin);
   int created = sub == NULL;
   if (created) {
-    struct fmq_filter *f = filter_get(s, filter);
+    uint64_t max = s->config->websocket.max_subscriptions;
+    if (c->nsubs >= max) {
+      snprintf(msg, sizeof(msg), "at most %llu subscriptions per connection",
+               (unsigned long long)max);
+      send_error(c, FMQ_CE_TOO_MANY_SUBSCRIPTIONS, msg, id);
+      session_leave(s);
+      return;
+    }
+    uint32_t dtype = origin == 0 ? 0 : s->mapping_dtype[origin - 1];
+    struct fmq_filter *f = dtype == 0 || conn_track_dtypes(s, c) == 0 ? filter_get(s, filter)
+                                                                      : NULL;
     sub = f ? calloc(1, sizeof(*sub)) : NULL;
     if (sub == NULL) {
       if (f != NULL && filter_is_unused(f))
@@ -407,6 +431,8 @@ void fmq_session_subscribe(struct fmq_session *s, struct fmq_conn *c, const char
     }
     sub->filter = f;
     sub->conn = c;
+    sub->origin = origin;
+    sub->dtype = dtype;
     sub->filter_next = f->holders;
     if (f->holders != NULL)
       f->holders->filter_prev = sub;
@@ -433,19 +459,51 @@ void fmq_session_subscribe(struct fmq_session *s, struct fmq_conn *c, const char
   session_leave(s);
 }
 
+/* Every subscribe gets its answer: one the broker has not granted yet is
+ * answered as asked, just before the unsubscribe that ends it. */
+static void sub_drop(struct fmq_session *s, struct fmq_sub *sub) {
+  struct fmq_filter *f = sub->filter;
+  sub_answer(sub, 0, 2, FMQ_CE_INTERNAL, NULL);
+  sub_unlink(sub);
+  filter_update(s, f);
+}
+
+/* Each drop searches again: updating a filter can unlink other holders. */
 void fmq_session_unsubscribe(struct fmq_session *s, struct fmq_conn *c, const char *filter,
                              const json_t *id) {
   session_enter(s);
-  struct fmq_sub *sub = conn_find_sub(c, filter);
-  if (sub != NULL) {
-    struct fmq_filter *f = sub->filter;
-    /* Every subscribe gets its answer: one the broker has not granted yet
-     * is answered as asked, just before the unsubscribe that ends it. */
-    sub_answer(sub, 0, 2, FMQ_CE_INTERNAL, NULL);
-    sub_unlink(sub);
-    filter_update(s, f);
-  }
+  struct fmq_sub *sub;
+  while ((sub = conn_find_sub(c, filter, UINT32_MAX)) != NULL)
+    sub_drop(s, sub);
   session_send(c, fmq_client_encode_unsubscribed(filter, id));
+  session_leave(s);
+}
+
+void fmq_session_undo(struct fmq_session *s, struct fmq_conn *c, uint32_t origin,
+                      const json_t *id) {
+  session_enter(s);
+  size_t n = 0;
+  for (const struct fmq_sub *sub = c->subs; sub != NULL; sub = sub->conn_next)
+    n += sub->origin == origin;
+  char **topics = calloc(n + 1, sizeof(*topics));
+  size_t ndropped = 0;
+  struct fmq_sub *sub;
+  int failed = topics == NULL;
+  while ((sub = conn_find_sub(c, NULL, origin)) != NULL) {
+    if (!failed && ndropped < n && (topics[ndropped] = strdup(sub->filter->text)) != NULL)
+      ndropped++;
+    else
+      failed = 1;
+    sub_drop(s, sub);
+  }
+  if (failed)
+    send_error(c, FMQ_CE_INTERNAL, "out of memory", id);
+  else
+    session_send(c, fmq_client_encode_unsubscribed_topics((const char *const *)topics, ndropped,
+                                                          id));
+  for (size_t i = 0; i < ndropped; i++)
+    free(topics[i]);
+  free(topics);
   session_leave(s);
 }
 
@@ -461,6 +519,8 @@ static void release_now(struct fmq_session *s, struct fmq_conn *c) {
     p->conn_prev = p->conn_next = NULL;
   }
   c->pubs = NULL;
+  free(c->delivered_types);
+  c->delivered_types = NULL;
 }
 
 void fmq_session_release(struct fmq_session *s, struct fmq_conn *c) {
@@ -518,8 +578,9 @@ static void session_publish(struct fmq_session *s, struct fmq_conn *c,
    * the broker's maximum (as a broker downgrades a subscription). */
   struct fmq_client_msg capped = *msg;
   const struct fmq_client_msg *m = &capped;
-  if (topic_too_deep(m->topic)) {
-    send_error(c, FMQ_CE_INVALID_TOPIC, "a topic name may have at most 200 levels", m->id);
+  char deep[96];
+  if (topic_too_deep(s, m->topic, deep, sizeof(deep)) != NULL) {
+    send_error(c, FMQ_CE_INVALID_TOPIC, deep, m->id);
     return;
   }
   if (capped.qos > s->max_qos)
@@ -604,30 +665,35 @@ static void on_puback(struct fmq_session *s, const struct fmq_mqtt_event *ev) {
 
 /* --- routing --- */
 
-static void deliver(struct fmq_session *s, const struct fmq_mqtt_event *ev, struct fmq_conn *c) {
-  if (c->delivered == s->delivery)
+static void deliver(struct fmq_session *s, const struct fmq_mqtt_event *ev, struct fmq_conn *c,
+                    uint32_t dtype) {
+  uint64_t *seen = dtype == 0 ? &c->delivered : &c->delivered_types[dtype - 1];
+  if (*seen == s->delivery)
     return;
-  c->delivered = s->delivery;
-  if (s->group_frame == NULL) {
-    s->group_frame = fmq_client_encode_message("message", ev->topic, ev->payload, ev->len,
-                                               ev->qos, ev->retained);
-    if (s->group_frame == NULL) {
+  *seen = s->delivery;
+  struct fmq_buf **frame = &s->group_frames[dtype];
+  if (*frame == NULL) {
+    *frame = fmq_client_encode_message(s->dtypes[dtype], ev->topic, ev->payload, ev->len, ev->qos,
+                                       ev->retained);
+    if (*frame == NULL) {
       fmq_log_error("message on %s: out of memory", ev->topic);
       return;
     }
   }
-  session_send(c, fmq_buf_ref(s->group_frame));
+  session_send(c, fmq_buf_ref(*frame));
 }
 
-/* The filter through which c takes a live message on topic when several of
- * its filters match: the lowest identifier among those subscribed at the
- * broker. The broker sends one copy per matching subscription; routing each
- * copy only to the clients it is designated for delivers once. */
-static uint32_t designated_subid(const struct fmq_conn *c, const char *topic) {
+/* The filter through which c takes a live message on topic with delivery
+ * type dtype when several of its filters match: the lowest identifier among
+ * those subscribed at the broker. The broker sends one copy per matching
+ * subscription; routing each copy only to the clients it is designated for
+ * delivers once per type. */
+static uint32_t designated_subid(const struct fmq_conn *c, uint32_t dtype, const char *topic) {
   uint32_t best = UINT32_MAX;
   for (const struct fmq_sub *sub = c->subs; sub != NULL; sub = sub->conn_next) {
     const struct fmq_filter *f = sub->filter;
-    if (sub->live && f->broker_qos >= 0 && f->subid < best && fmq_topic_matches(f->text, topic))
+    if (sub->live && sub->dtype == dtype && f->broker_qos >= 0 && f->subid < best &&
+        fmq_topic_matches(f->text, topic))
       best = f->subid;
   }
   return best;
@@ -638,8 +704,8 @@ static uint32_t designated_subid(const struct fmq_conn *c, const char *topic) {
  * take it only through the lowest matching identifier among them. */
 static int replay_designated(const struct fmq_sub *h, const char *topic) {
   for (const struct fmq_sub *sub = h->conn->subs; sub != NULL; sub = sub->conn_next)
-    if (sub != h && sub->replay == h->replay && sub->filter->subid < h->filter->subid &&
-        fmq_topic_matches(sub->filter->text, topic))
+    if (sub != h && sub->replay == h->replay && sub->dtype == h->dtype &&
+        sub->filter->subid < h->filter->subid && fmq_topic_matches(sub->filter->text, topic))
       return 0;
   return 1;
 }
@@ -648,7 +714,7 @@ static void route_replay(struct fmq_session *s, const struct fmq_mqtt_event *ev,
                          const struct fmq_filter *f) {
   for (const struct fmq_sub *h = f->holders; h != NULL; h = h->filter_next)
     if (h->replay != 0 && replay_designated(h, ev->topic))
-      deliver(s, ev, h->conn);
+      deliver(s, ev, h->conn, h->dtype);
 }
 
 static void route_live_by_subid(struct fmq_session *s, const struct fmq_mqtt_event *ev,
@@ -657,8 +723,9 @@ static void route_live_by_subid(struct fmq_session *s, const struct fmq_mqtt_eve
    * That is the common case, and it keeps topic matching off the
    * per-recipient path. */
   for (const struct fmq_sub *h = f->holders; h != NULL; h = h->filter_next)
-    if (h->live && (h->conn->nsubs == 1 || designated_subid(h->conn, ev->topic) == f->subid))
-      deliver(s, ev, h->conn);
+    if (h->live &&
+        (h->conn->nsubs == 1 || designated_subid(h->conn, h->dtype, ev->topic) == f->subid))
+      deliver(s, ev, h->conn, h->dtype);
 }
 
 struct route_ctx {
@@ -671,14 +738,16 @@ static void route_live_visit(void *value, void *arg) {
   struct route_ctx *ctx = arg;
   for (const struct fmq_sub *h = f->holders; h != NULL; h = h->filter_next)
     if (h->live)
-      deliver(ctx->s, ctx->ev, h->conn);
+      deliver(ctx->s, ctx->ev, h->conn, h->dtype);
 }
 
 static void group_reset(struct fmq_session *s) {
   free(s->group);
   s->group = NULL;
-  fmq_buf_unref(s->group_frame);
-  s->group_frame = NULL;
+  for (uint32_t i = 0; s->group_frames != NULL && i < s->ndtypes; i++) {
+    fmq_buf_unref(s->group_frames[i]);
+    s->group_frames[i] = NULL;
+  }
   s->ngroup_subids = 0;
 }
 
@@ -845,6 +914,27 @@ static void on_mqtt_event(struct fmq_mqtt *m, struct fmq_mqtt_event *ev) {
   session_leave(s);
 }
 
+/* "message", then each distinct deliver_type of the mappings. */
+static int session_init_dtypes(struct fmq_session *s) {
+  const struct fmq_config *config = s->config;
+  s->dtypes = calloc(config->nmappings + 1, sizeof(*s->dtypes));
+  s->mapping_dtype = calloc(config->nmappings + 1, sizeof(*s->mapping_dtype));
+  if (s->dtypes == NULL || s->mapping_dtype == NULL)
+    return -1;
+  s->dtypes[s->ndtypes++] = "message";
+  for (size_t i = 0; i < config->nmappings; i++) {
+    const char *type = config->mappings[i].deliver_type;
+    uint32_t d = 0;
+    while (type != NULL && d < s->ndtypes && strcmp(s->dtypes[d], type) != 0)
+      d++;
+    if (type != NULL && d == s->ndtypes)
+      s->dtypes[s->ndtypes++] = type;
+    s->mapping_dtype[i] = type != NULL ? d : 0;
+  }
+  s->group_frames = calloc(s->ndtypes, sizeof(*s->group_frames));
+  return s->group_frames != NULL ? 0 : -1;
+}
+
 int fmq_session_init(struct fmq_session *s, struct fmq_server *server,
                      const struct fmq_config *config) {
   memset(s, 0, sizeof(*s));
@@ -855,7 +945,7 @@ int fmq_session_init(struct fmq_session *s, struct fmq_server *server,
   fmq_trie_init(&s->filters);
   s->status_up = fmq_client_encode_status(1);
   s->status_down = fmq_client_encode_status(0);
-  if (s->status_up == NULL || s->status_down == NULL) {
+  if (s->status_up == NULL || s->status_down == NULL || session_init_dtypes(s) != 0) {
     fmq_session_close(s);
     return UV_ENOMEM;
   }
@@ -881,6 +971,9 @@ void fmq_session_stop(struct fmq_session *s) {
 
 void fmq_session_close(struct fmq_session *s) {
   group_reset(s);
+  free(s->group_frames);
+  free(s->dtypes);
+  free(s->mapping_dtype);
   free(s->group_subids);
   for (uint32_t i = 0; i < s->subid_cap; i++)
     if (s->by_subid[i] != NULL)

@@ -13,7 +13,8 @@
 /* The gateway's one shared broker session: which client holds which filter,
  * one broker subscription per distinct filter (reference-counted, at the
  * highest QoS any holder asked for), routing of each arriving message to
- * the clients whose filters match (exactly once each, one shared frame),
+ * the clients whose filters match (once per client and delivery type, one
+ * shared frame per type),
  * publishes awaiting the broker's ack, and the broker's up/down status.
  * Loop thread only. Connections are reached through the subscriptions they
  * hold; a connection leaving calls fmq_session_release, after which nothing
@@ -30,11 +31,14 @@ struct fmq_reply {
   uint8_t qos;            /* asked for */
 };
 
-/* One client's subscription to one filter. Owned by the session; listed
- * both on its filter and on its connection. */
+/* One client's subscription to one filter through one origin (a plain
+ * subscribe, or one mapping). Owned by the session; listed both on its
+ * filter and on its connection. */
 struct fmq_sub {
   struct fmq_filter *filter;
   struct fmq_conn *conn;
+  uint32_t origin;        /* 0: a plain subscribe; else the mapping's index + 1 */
+  uint32_t dtype;         /* delivery type: index into session->dtypes */
   struct fmq_sub *filter_prev, *filter_next;
   struct fmq_sub *conn_prev, *conn_next;
   struct fmq_reply *replies;
@@ -73,10 +77,15 @@ struct fmq_session {
   struct fmq_filter *last_suback;     /* whose retained replays follow (no identifiers) */
   /* The copies of one MQTT message, arriving back to back: one delivery. */
   struct fmq_mqtt_event *group;       /* the last message event, owned */
-  struct fmq_buf *group_frame;        /* its encoded frame, shared */
+  struct fmq_buf **group_frames;      /* its encoded frame per delivery type, shared */
   uint32_t *group_subids;             /* identifiers seen in the group */
   uint32_t ngroup_subids, group_subids_cap;
   uint64_t delivery;                  /* serial of the message being routed */
+  /* Delivery types: the "type" of delivered messages; 0 is "message",
+   * then each distinct deliver_type of the mappings (borrowed). */
+  const char **dtypes;
+  uint32_t ndtypes;
+  uint32_t *mapping_dtype;            /* per mapping: its delivery type */
   int depth;                          /* nesting of session work; see session_leave */
   struct fmq_conn *releasing;         /* connections to release when depth returns to 0 */
   int up;                             /* the broker connection is up */
@@ -98,12 +107,19 @@ void fmq_session_close(struct fmq_session *s);
 
 /* A client's connection opened: tells it when the broker is down. */
 void fmq_session_greet(struct fmq_session *s, struct fmq_conn *c);
-/* protocol-v1 section 3. filter/topic: valid, NUL-terminated; id may be
- * NULL (a reference is taken when kept). Each answers the client itself. */
+/* protocol-v1 sections 3 and 6. filter/topic: valid, NUL-terminated; id
+ * may be NULL (a reference is taken when kept). Each answers the client
+ * itself. A subscription is one per filter and origin (0: plain, else a
+ * mapping's index + 1); the origin's mapping decides the delivery type.
+ * Unsubscribing a filter drops it from every origin. */
 void fmq_session_subscribe(struct fmq_session *s, struct fmq_conn *c, const char *filter,
-                           int qos, const json_t *id);
+                           int qos, const json_t *id, uint32_t origin);
 void fmq_session_unsubscribe(struct fmq_session *s, struct fmq_conn *c, const char *filter,
                              const json_t *id);
+/* An "undoes" mapping: drops every subscription c made through origin and
+ * answers {"type":"unsubscribed","topics":[…]}. */
+void fmq_session_undo(struct fmq_session *s, struct fmq_conn *c, uint32_t origin,
+                      const json_t *id);
 void fmq_session_publish(struct fmq_session *s, struct fmq_conn *c,
                          const struct fmq_client_msg *m);
 /* The client is going: releases its subscriptions (the broker is

@@ -354,3 +354,75 @@ int fmqt_utf8_valid(const void *data, size_t n) {
   }
   return 1;
 }
+
+void fmqt_assert_typed_message(const json_t *v, const char *type, const char *topic,
+                               const void *payload, size_t len, int qos, int retain) {
+  if (!type_is(v, type)) {
+    fail_msg("expected a \"%s\" delivery on %.200s, got %s", type, topic, fmqt_dump(v));
+  }
+  /* The rest is what a "message" must be. */
+  json_t *copy = json_deep_copy(v);
+  assert_non_null(copy);
+  json_object_set_new(copy, "type", json_string("message"));
+  fmqt_assert_message(copy, topic, payload, len, qos, retain);
+  json_decref(copy);
+}
+
+void fmqt_expect_typed_message(int fd, const char *type, const char *topic, const char *text,
+                               int qos, int retain, int timeout_ms) {
+  char what[300];
+  snprintf(what, sizeof what, "\"%s\" delivery on %.200s", type, topic);
+  json_t *v = fmqt_expect(fd, timeout_ms, what);
+  fmqt_assert_typed_message(v, type, topic, text, strlen(text), qos, retain);
+  json_decref(v);
+}
+
+void fmqt_expect_typed_messages_any_order(int fd, const char *const *types, size_t n,
+                                          const char *topic, const char *text, int qos,
+                                          int retain, int timeout_ms) {
+  int seen[16] = {0};
+  assert_true(n <= 16);
+  for (size_t got = 0; got < n; got++) {
+    char what[300];
+    snprintf(what, sizeof what, "delivery %zu of %zu on %.200s", got + 1, n, topic);
+    json_t *v = fmqt_expect(fd, timeout_ms, what);
+    const char *t = fmqt_json_str(v, "type");
+    size_t k = 0;
+    while (k < n && (t == NULL || strcmp(t, types[k]) != 0)) {
+      k++;
+    }
+    if (k == n || seen[k]) {
+      fail_msg("%s: expected one delivery per type, got %s%s", what, fmqt_dump(v),
+               k < n ? " a second time" : "");
+    }
+    fmqt_assert_typed_message(v, types[k], topic, text, strlen(text), qos, retain);
+    seen[k] = 1;
+    json_decref(v);
+  }
+}
+
+void fmqt_expect_unsubscribed_topics(int fd, const char *const *topics, size_t n,
+                                     const char *id, int timeout_ms) {
+  json_t *v = fmqt_expect(fd, timeout_ms, "unsubscribed with topics");
+  json_t *list = json_object_get(v, "topics");
+  if (!type_is(v, "unsubscribed") || !json_is_array(list) || json_array_size(list) != n ||
+      json_object_size(v) != (id != NULL ? 3u : 2u)) {
+    fail_msg("expected {\"type\":\"unsubscribed\",\"topics\":[%zu filters]%s}, got %s", n,
+             id != NULL ? ",\"id\":..." : "", fmqt_dump(v));
+  }
+  fmqt_assert_id(v, id, "unsubscribed with topics");
+  int seen[64] = {0};
+  assert_true(n <= 64);
+  for (size_t i = 0; i < n; i++) {
+    const char *t = json_string_value(json_array_get(list, i));
+    size_t k = 0;
+    while (k < n && (t == NULL || strcmp(t, topics[k]) != 0)) {
+      k++;
+    }
+    if (k == n || seen[k]) {
+      fail_msg("unsubscribed: unexpected or repeated topic at %zu in %s", i, fmqt_dump(v));
+    }
+    seen[k] = 1;
+  }
+  json_decref(v);
+}

@@ -72,4 +72,22 @@ void fmqt_base64_encode(const void *in, size_t n, char *out);
 /* 1 when the n bytes are valid UTF-8 (RFC 3629). */
 int fmqt_utf8_valid(const void *p, size_t n);
 
+/* Typed deliveries (protocol-v1 section 6: a mapping's deliver_type renames
+ * "type"). Asserts v is exactly {"type":type,"topic":topic,"payload"|
+ * "payload_b64":...,"qos":qos,"retain":retain}, as fmqt_assert_message
+ * does for "message". */
+void fmqt_assert_typed_message(const json_t *v, const char *type, const char *topic,
+                               const void *payload, size_t len, int qos, int retain);
+void fmqt_expect_typed_message(int fd, const char *type, const char *topic, const char *text,
+                               int qos, int retain, int timeout_ms);
+/* Reads n messages and asserts they are one delivery of topic/text per
+ * type in types (n entries, distinct), in any order. */
+void fmqt_expect_typed_messages_any_order(int fd, const char *const *types, size_t n,
+                                          const char *topic, const char *text, int qos,
+                                          int retain, int timeout_ms);
+/* Expects {"type":"unsubscribed","topics":[...],"id":id} whose topics are
+ * exactly the n filters given, in any order, each once. */
+void fmqt_expect_unsubscribed_topics(int fd, const char *const *topics, size_t n,
+                                     const char *id, int timeout_ms);
+
 #endif

@@ -487,3 +487,28 @@ void fmqt_sub_stop(struct fmqt_sub *s) {
   }
   memset(s, 0, sizeof *s);
 }
+
+void fmqt_sub_expect(const struct fmqt_sub *s, const struct fmqt_sub_want *want, size_t n,
+                     int timeout_ms) {
+  fmqt_sub_wait(s, n, timeout_ms);
+  struct fmqt_sub_msg *msgs;
+  size_t got = fmqt_sub_messages(s, &msgs);
+  for (size_t i = 0; i < got || i < n; i++) {
+    if (i >= got || i >= n) {
+      fmqt_broker_print_log(s->broker, 0, "mosquitto_sub got a different number of messages");
+      fail_msg("mosquitto_sub %s got %zu messages within %d ms, want %zu (first missing or "
+               "extra: %s)", s->client_id, got, timeout_ms, n,
+               i < n ? want[i].topic : msgs[i].topic);
+    }
+    size_t len = strlen(want[i].text);
+    if (strcmp(msgs[i].topic, want[i].topic) != 0 || msgs[i].len != len ||
+        memcmp(msgs[i].payload, want[i].text, len) != 0 || msgs[i].qos != want[i].qos ||
+        msgs[i].retain != want[i].retain) {
+      fail_msg("mosquitto_sub message %zu: got %s \"%.*s\" (%zu bytes) qos %d retain %d, want "
+               "%s \"%s\" (%zu bytes) qos %d retain %d", i, msgs[i].topic, (int)msgs[i].len,
+               (const char *)msgs[i].payload, msgs[i].len, msgs[i].qos, msgs[i].retain,
+               want[i].topic, want[i].text, len, want[i].qos, want[i].retain);
+    }
+  }
+  fmqt_sub_msgs_free(msgs, got);
+}

@@ -127,4 +127,15 @@ size_t fmqt_sub_wait(const struct fmqt_sub *s, size_t n, int timeout_ms);
 /* Stops it and removes its output. Safe on a zeroed struct. */
 void fmqt_sub_stop(struct fmqt_sub *s);
 
+/* One message a test expects mosquitto_sub to have received. */
+struct fmqt_sub_want {
+  const char *topic;
+  const char *text;     /* the payload's bytes */
+  int qos, retain;
+};
+/* Waits up to timeout_ms until s received n messages, then asserts they are
+ * exactly want[0..n), in order (more messages than n fail too). */
+void fmqt_sub_expect(const struct fmqt_sub *s, const struct fmqt_sub_want *want, size_t n,
+                     int timeout_ms);
+
 #endif

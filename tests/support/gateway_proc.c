@@ -304,3 +304,12 @@ uint16_t fmqt_fixture_port(void **state) {
 int fmqt_fixture_connect(void **state) {
   return fmqt_ws_connect(fmqt_fixture_port(state), "/mqtt", "");
 }
+
+int fmqt_gateway_wait_fd_count(const struct fmqt_gateway *gw, int want, int timeout_ms) {
+  int64_t deadline = fmqt_now_ms() + timeout_ms;
+  int have;
+  while ((have = fmqt_gateway_fd_count(gw)) != want && fmqt_now_ms() < deadline) {
+    fmqt_sleep_ms(10);
+  }
+  return have;
+}

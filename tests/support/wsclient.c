@@ -345,7 +345,35 @@ size_t fmqt_ws_request(char *out, size_t cap, const char *path, const char *extr
   return (size_t)n;
 }
 
-int fmqt_http_refused(uint16_t port, const void *req, size_t n, char *head, size_t cap) {
+/* Reads until the peer closes, copying what arrives (after what was
+ * already consumed) into body when it is not NULL. Returns 1 on EOF within
+ * timeout_ms, 0 otherwise. */
+static int read_to_eof(int fd, char *body, size_t cap, int timeout_ms) {
+  if (body == NULL) {
+    return fmqt_wait_eof(fd, timeout_ms);
+  }
+  struct read_buffer *b = buffer_of(fd);
+  int64_t deadline = fmqt_now_ms() + timeout_ms;
+  size_t len = 0;
+  for (;;) {
+    size_t n = buffered(b);
+    size_t copy = len + n < cap ? n : cap - 1 - len;
+    memcpy(body + len, b->data + b->start, copy);
+    len += copy;
+    body[len] = '\0';
+    consume(b, n);
+    int r = fill(fd, deadline);
+    if (r == FMQT_EOF) {
+      return 1;
+    }
+    if (r == FMQT_TIMEOUT) {
+      return 0;
+    }
+  }
+}
+
+static int http_refused(uint16_t port, const void *req, size_t n, char *head, size_t cap,
+                        char *body, size_t body_cap) {
   int fd = fmqt_tcp_connect(port);
   /* The gateway may refuse and close before it has read everything. */
   (void)fmqt_try_send(fd, req, n);
@@ -358,11 +386,21 @@ int fmqt_http_refused(uint16_t port, const void *req, size_t n, char *head, size
       strcasecmp(connection, "close") != 0) {
     fail_msg("refusal without \"Connection: close\":\n%s", head);
   }
-  if (!fmqt_wait_eof(fd, CLOSE_TIMEOUT_MS)) {
+  if (!read_to_eof(fd, body, body_cap, CLOSE_TIMEOUT_MS)) {
     fail_msg("the connection stayed open after a %d refusal", status);
   }
   fmqt_close(fd);
   return status;
+}
+
+int fmqt_http_refused(uint16_t port, const void *req, size_t n, char *head, size_t cap) {
+  return http_refused(port, req, n, head, cap, NULL, 0);
+}
+
+int fmqt_http_refused_body(uint16_t port, const void *req, size_t n, char *head, size_t cap,
+                           char *body, size_t body_cap) {
+  assert_true(body_cap > 0);
+  return http_refused(port, req, n, head, cap, body, body_cap);
 }
 
 /* --- WebSocket --- */

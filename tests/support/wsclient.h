@@ -61,6 +61,10 @@ size_t fmqt_ws_request(char *out, size_t cap, const char *path, const char *extr
  * "Connection: close" and that the gateway then closes the connection.
  * Returns the status. */
 int fmqt_http_refused(uint16_t port, const void *req, size_t n, char *head, size_t cap);
+/* The same, copying the body (everything after the head until the gateway
+ * closed, NUL-terminated, truncated to body_cap) into body. */
+int fmqt_http_refused_body(uint16_t port, const void *req, size_t n, char *head, size_t cap,
+                           char *body, size_t body_cap);
 
 /* Upgrades the connected socket fd; asserts 101 and the right
  * Sec-WebSocket-Accept. Returns fd. */

@@ -952,6 +952,12 @@ static void test_encode_replies(void **state) {
   b = fmq_client_encode_unsubscribed("a/#", NULL);
   expect_frame(b, "{\"type\":\"unsubscribed\",\"topic\":\"a/#\"}");
   fmq_buf_unref(b);
+  b = fmq_client_encode_unsubscribed_topics((const char *const[]){"s/42/#", "s/7/#"}, 2, nid);
+  expect_frame(b, "{\"type\":\"unsubscribed\",\"topics\":[\"s/42/#\",\"s/7/#\"],\"id\":42}");
+  fmq_buf_unref(b);
+  b = fmq_client_encode_unsubscribed_topics(NULL, 0, NULL);
+  expect_frame(b, "{\"type\":\"unsubscribed\",\"topics\":[]}");
+  fmq_buf_unref(b);
 
   b = fmq_client_encode_puback(nid);
   expect_frame(b, "{\"type\":\"puback\",\"id\":42}");

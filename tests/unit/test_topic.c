@@ -201,6 +201,16 @@ static const struct fmqt_match match_cases[] = {
     {"#", "x$", 1},
 };
 
+static void test_levels(void **state) {
+  (void)state;
+  assert_int_equal(fmq_topic_levels("a", 1), 1);
+  assert_int_equal(fmq_topic_levels("a/b/c", 5), 3);
+  assert_int_equal(fmq_topic_levels("/", 1), 2);
+  assert_int_equal(fmq_topic_levels("a//#", 4), 3);
+  /* Only len bytes count. */
+  assert_int_equal(fmq_topic_levels("a/b/c", 3), 2);
+}
+
 static void test_matches(void **state) {
   (void)state;
   for (size_t i = 0; i < ARRAY_LEN(match_cases); i++) {
@@ -609,6 +619,7 @@ int main(void) {
       cmocka_unit_test(test_check_invalid),
       cmocka_unit_test(test_check_honours_len),
       cmocka_unit_test(test_check_length_limit),
+      cmocka_unit_test(test_levels),
       cmocka_unit_test(test_matches),
       cmocka_unit_test(test_match_table_trie),
       cmocka_unit_test(test_trie_cross_check),

@@ -345,6 +345,25 @@ static void test_render_error(void **state) {
                    FMQ_ESPACE);
 }
 
+/* RFC 6750 section 3: a 401 names the scheme it wants; nothing else does. */
+static void test_render_401_challenge(void **state) {
+  static const char want[] = "HTTP/1.1 401 Unauthorized\r\n"
+                             "Content-Type: text/plain\r\n"
+                             "Content-Length: 13\r\n"
+                             "Connection: close\r\n"
+                             "WWW-Authenticate: Bearer realm=\"ferrymq\"\r\n"
+                             "\r\n"
+                             "unauthorized\n";
+  char out[512];
+
+  (void)state;
+  assert_int_equal(fmq_http_render_error(401, "unauthorized", out, sizeof(out)),
+                   (int)sizeof(want) - 1);
+  assert_memory_equal(out, want, sizeof(want) - 1);
+  assert_true(fmq_http_render_error(403, "forbidden", out, sizeof(out)) > 0);
+  assert_null(strstr(out, "WWW-Authenticate"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_accept_rfc_vectors),
@@ -361,6 +380,7 @@ int main(void) {
     cmocka_unit_test(test_names_and_tokens_case_insensitive),
     cmocka_unit_test(test_host_required),
     cmocka_unit_test(test_render_error),
+    cmocka_unit_test(test_render_401_challenge),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);

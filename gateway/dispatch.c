@@ -1,0 +1,181 @@
+#include "dispatch.h"
+
+#include "client_proto.h"
+#include "conn.h"
+#include "error.h"
+#include "log.h"
+#include "session.h"
+#include "template.h"
+#include "topic.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void send_error(struct fmq_conn *c, enum fmq_client_error_code code, const char *message,
+                       const json_t *id) {
+  fmq_conn_send(c, fmq_client_encode_error(code, message, id));
+}
+
+/* Takes a token of the rate limit. Returns 0 when the message may go;
+ * otherwise it was answered rate_limited, or the client was closed with
+ * 1008 for going on. */
+static int dispatch_take_token(struct fmq_conn *c, const json_t *id) {
+  const struct fmq_config *config = c->server->config;
+  uint64_t per_second = config->limits.rate.messages_per_second;
+  uint64_t now = uv_now(c->server->loop);
+  if (per_second == 0 || fmq_rate_take(&c->rate, per_second, config->limits.rate.burst, now))
+    return 0;
+  int rc = fmq_rate_refused(&c->rate, config->limits.rate.max_refusals, now);
+  if (rc == 1) {
+    fmq_log_info("conn %llu: over the rate limit, closing with 1008", (unsigned long long)c->id);
+    fmq_conn_fail(c, 1008, "rate limit exceeded");
+  } else if (rc < 0) {
+    fmq_conn_fail(c, 1011, "internal error");
+  } else {
+    send_error(c, FMQ_CE_RATE_LIMITED, "rate limit exceeded", id);
+  }
+  return -1;
+}
+
+static int dispatch_may_subscribe(struct fmq_conn *c, const char *filter, const json_t *id) {
+  if (fmq_acl_allows(&c->identity.acl.subscribe, filter))
+    return 1;
+  send_error(c, FMQ_CE_FORBIDDEN, "not allowed to subscribe to this topic filter", id);
+  return 0;
+}
+
+static void dispatch_publish(struct fmq_conn *c, const struct fmq_client_msg *msg) {
+  if (!fmq_acl_allows(&c->identity.acl.publish, msg->topic)) {
+    send_error(c, FMQ_CE_FORBIDDEN, "not allowed to publish to this topic", msg->id);
+    return;
+  }
+  fmq_session_publish(c->server->session, c, msg);
+}
+
+static const struct fmq_mapping_config *dispatch_find_mapping(const struct fmq_config *config,
+                                                              const struct fmq_client_msg *msg) {
+  for (size_t i = 0; i < config->nmappings; i++) {
+    const struct fmq_mapping_config *m = &config->mappings[i];
+    if (strlen(m->type) == msg->type_len && memcmp(m->type, msg->type, msg->type_len) == 0)
+      return m;
+  }
+  return NULL;
+}
+
+/* A mapped publish: the payload is one field of the message (a string's
+ * bytes, any other value's JSON text, as for "payload") or, without one,
+ * the whole message as it came. */
+static void dispatch_mapped_publish(struct fmq_conn *c, const struct fmq_mapping_config *m,
+                                    const struct fmq_client_msg *msg, char *topic,
+                                    const struct fmq_ws_event *ev) {
+  struct fmq_client_msg pub = {.kind = FMQ_CLIENT_PUBLISH,
+                               .id = msg->id,
+                               .topic = topic,
+                               .topic_len = strlen(topic),
+                               .qos = m->qos,
+                               .retain = m->retain,
+                               .payload = ev->data,
+                               .payload_len = ev->len};
+  if (m->payload_field != NULL) {
+    const json_t *v = json_object_get(msg->root, m->payload_field);
+    char why[128];
+    if (v == NULL) {
+      snprintf(why, sizeof(why), "field \"%s\" is missing", m->payload_field);
+      send_error(c, FMQ_CE_BAD_REQUEST, why, msg->id);
+      return;
+    }
+    if (json_is_string(v)) {
+      pub.payload = (const uint8_t *)json_string_value(v);
+      pub.payload_len = json_string_length(v);
+    } else if ((pub.payload_owned = fmq_client_json_text(v, &pub.payload_len)) == NULL) {
+      send_error(c, FMQ_CE_INTERNAL, "out of memory", msg->id);
+      return;
+    } else {
+      pub.payload = pub.payload_owned;
+    }
+  }
+  dispatch_publish(c, &pub);
+  free(pub.payload_owned);
+}
+
+/* protocol-v1 section 6. A message that does not fill its template causes
+ * no MQTT action. */
+static void dispatch_mapped(struct fmq_conn *c, const struct fmq_client_msg *msg,
+                            const struct fmq_ws_event *ev) {
+  const struct fmq_config *config = c->server->config;
+  struct fmq_session *session = c->server->session;
+  const struct fmq_mapping_config *m = dispatch_find_mapping(config, msg);
+  if (m == NULL) {
+    send_error(c, FMQ_CE_UNKNOWN_TYPE, "unknown message type", msg->id);
+    return;
+  }
+  uint32_t origin = (uint32_t)(m - config->mappings) + 1;
+  if (m->action == FMQ_MAPPING_UNSUBSCRIBE && m->undoes != NULL) {
+    fmq_session_undo(session, c, (uint32_t)m->undoes_index + 1, msg->id);
+    return;
+  }
+  char why[160];
+  char *topic = NULL;
+  int rc = fmq_template_fill(&m->topic, msg->root, &topic, why, sizeof(why));
+  if (rc != 0) {
+    if (rc == FMQ_EFIELD)
+      send_error(c, FMQ_CE_BAD_REQUEST, why, msg->id);
+    else
+      send_error(c, FMQ_CE_INTERNAL, "out of memory", msg->id);
+    return;
+  }
+  size_t len = strlen(topic);
+  int (*check)(const char *, size_t) =
+      m->action == FMQ_MAPPING_PUBLISH ? fmq_topic_check_name : fmq_topic_check_filter;
+  if (check(topic, len) != 0) {
+    send_error(c, FMQ_CE_INVALID_TOPIC, "the filled-in topic is not a valid MQTT topic",
+               msg->id);
+  } else if (m->action == FMQ_MAPPING_SUBSCRIBE) {
+    if (dispatch_may_subscribe(c, topic, msg->id))
+      fmq_session_subscribe(session, c, topic, m->qos, msg->id, origin);
+  } else if (m->action == FMQ_MAPPING_UNSUBSCRIBE) {
+    fmq_session_unsubscribe(session, c, topic, msg->id);
+  } else {
+    dispatch_mapped_publish(c, m, msg, topic, ev);
+  }
+  free(topic);
+}
+
+static void dispatch_message(struct fmq_conn *c, const struct fmq_client_msg *msg,
+                             const struct fmq_ws_event *ev) {
+  struct fmq_session *session = c->server->session;
+  switch (msg->kind) {
+  case FMQ_CLIENT_PING:
+    fmq_conn_send(c, fmq_client_encode_pong(msg->id));
+    break;
+  case FMQ_CLIENT_SUBSCRIBE:
+    if (dispatch_may_subscribe(c, msg->topic, msg->id))
+      fmq_session_subscribe(session, c, msg->topic, msg->qos, msg->id, 0);
+    break;
+  case FMQ_CLIENT_UNSUBSCRIBE:
+    fmq_session_unsubscribe(session, c, msg->topic, msg->id);
+    break;
+  case FMQ_CLIENT_PUBLISH:
+    dispatch_publish(c, msg);
+    break;
+  case FMQ_CLIENT_OTHER:
+    dispatch_mapped(c, msg, ev);
+    break;
+  }
+}
+
+void fmq_dispatch_data(struct fmq_conn *c, const struct fmq_ws_event *ev) {
+  struct fmq_client_msg msg;
+  struct fmq_client_error err;
+  int rc = ev->type == FMQ_WS_EV_TEXT ? fmq_client_parse(ev->data, ev->len, &msg, &err)
+                                      : fmq_client_parse_binary(ev->data, ev->len, &msg, &err);
+  /* Parsed first so that a refusal can carry the message's id. */
+  if (dispatch_take_token(c, msg.id) == 0) {
+    if (rc != 0)
+      send_error(c, err.code, err.message, msg.id);
+    else
+      dispatch_message(c, &msg, ev);
+  }
+  fmq_client_msg_close(&msg);
+}
