@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <uv.h>
 
@@ -83,19 +84,36 @@ static int parse_cli(int argc, char **argv, struct cli *cli) {
   return 0;
 }
 
+/* Configuration warnings wait until log.format is known. */
+#define MAX_WARNINGS 16
+struct warnings {
+  char *text[MAX_WARNINGS];
+  size_t n;
+};
+
 static void warn_config(const char *message, void *arg) {
-  (void)arg;
-  fmq_log_warn("%s", message);
+  struct warnings *w = arg;
+  if (w->n < MAX_WARNINGS && (w->text[w->n] = strdup(message)) != NULL)
+    w->n++;
 }
 
-static int load_config(struct fmq_config *c, const struct cli *cli, char *err, size_t errlen) {
+static void warnings_flush(struct warnings *w) {
+  for (size_t i = 0; i < w->n; i++) {
+    fmq_log_warn("%s", w->text[i]);
+    free(w->text[i]);
+  }
+  w->n = 0;
+}
+
+static int load_config(struct fmq_config *c, const struct cli *cli, struct warnings *w,
+                       char *err, size_t errlen) {
   if (fmq_config_init(c) != 0) {
     snprintf(err, errlen, "out of memory");
     return -1;
   }
   if (cli->config_path && fmq_config_load_file(c, cli->config_path, err, errlen) != 0)
     return -1;
-  if (fmq_config_apply_env(c, environ, warn_config, NULL, err, errlen) != 0)
+  if (fmq_config_apply_env(c, environ, warn_config, w, err, errlen) != 0)
     return -1;
   if (cli->listen && fmq_config_set_listen(c, cli->listen, err, errlen) != 0)
     return -1;
@@ -176,7 +194,14 @@ int main(int argc, char **argv) {
 
   struct fmq_config config;
   char err[FMQ_CONFIG_ERR_MAX];
-  if (load_config(&config, &cli, err, sizeof(err)) != 0) {
+  struct warnings warnings = {0};
+  int loaded = load_config(&config, &cli, &warnings, err, sizeof(err));
+  if (loaded == 0) {
+    fmq_log_set_level(config.log.level);
+    fmq_log_set_format(config.log.format);
+  }
+  warnings_flush(&warnings);
+  if (loaded != 0) {
     fprintf(stderr, "%s\n", err);
     fmq_config_close(&config);
     return 1;
@@ -188,6 +213,10 @@ int main(int argc, char **argv) {
     fmq_config_close(&config);
     return 1;
   }
+  if (config.auth.mode == FMQ_AUTH_JWT && (auth.jwt.algorithms & FMQ_JWT_HMAC_ALGS) &&
+      auth.jwt.secret_len < 32)
+    fmq_log_warn("auth.jwt.secret is shorter than 32 bytes: RFC 7518 wants at least the "
+                 "hash's size, and a short secret can be guessed");
   if (cli.check_config) {
     printf("%s: ok\n", cli.config_path ? cli.config_path : "configuration");
     fmq_auth_close(&auth);
@@ -198,8 +227,6 @@ int main(int argc, char **argv) {
   /* libuv writes with write(2); a peer gone mid-write must be an EPIPE, not a signal. */
   signal(SIGPIPE, SIG_IGN);
   raise_fd_limit();
-  fmq_log_set_level(config.log.level);
-  fmq_log_set_format(config.log.format);
   int rc = run(&config, &auth);
   fmq_auth_close(&auth);
   fmq_config_close(&config);

@@ -636,8 +636,8 @@ static void unsubscribe_drops_every_origin(void **state) {
   json_t *v = fmqt_expect(a, T, "dropSession");
   if (strcmp(str_of(v, "type"), "unsubscribed") != 0 ||
       strcmp(str_of(v, "topic"), "sessions/42/#") != 0) {
-    fail_msg("expected {\"type\":\"unsubscribed\",\"topic\":\"sessions/42/#\",\"id\":\"d\"}, got %s",
-             fmqt_dump(v));
+    fail_msg("expected {\"type\":\"unsubscribed\",\"topic\":\"sessions/42/#\",\"id\":\"d\"}, "
+             "got %s", fmqt_dump(v));
   }
   fmqt_assert_id(v, "d", "dropSession");
   json_decref(v);
