@@ -458,7 +458,8 @@ static int strv_add(struct fmq_strv *v, const struct fmq_option *rule, const cha
   return rc != 0 ? fail(msg, msglen, "out of memory") : 0;
 }
 
-/* A comma-separated list ("" is empty) replaces the list of option o. */
+/* A comma-separated list ("" is empty) replaces the list of option o; the
+ * blanks around each item go ("a, b" is "a" and "b"). */
 static int set_strings(struct fmq_config *c, const struct fmq_option *o, const char *text,
                        char *msg, size_t msglen) {
   struct fmq_strv v = {NULL, 0};
@@ -467,8 +468,12 @@ static int set_strings(struct fmq_config *c, const struct fmq_option *o, const c
   if (copy == NULL)
     return fail(msg, msglen, "out of memory");
   for (item = text[0] != '\0' ? copy : NULL; item != NULL; item = next) {
+    char *end;
     if ((next = strchr(item, ',')) != NULL)
       *next++ = '\0';
+    item += strspn(item, " \t");
+    for (end = item + strlen(item); end > item && (end[-1] == ' ' || end[-1] == '\t'); end--)
+      end[-1] = '\0';
     if (strv_add(&v, o, item, msg, msglen) != 0) {
       strv_free(&v);
       free(copy);

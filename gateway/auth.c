@@ -47,6 +47,13 @@ static int init_tokens(struct fmq_auth *a, char *err, size_t errlen) {
       snprintf(err, errlen, "auth.tokens[%zu]: \"sha256:\" must be followed by 64 hex digits", i);
       return -1;
     }
+    /* A token and its own sha256: form are the same token. */
+    for (size_t j = 0; j < i; j++) {
+      if (memcmp(a->tokens[j].digest, a->tokens[i].digest, 32) == 0) {
+        snprintf(err, errlen, "auth.tokens[%zu]: the same token as auth.tokens[%zu]", i, j);
+        return -1;
+      }
+    }
   }
   return 0;
 }

@@ -149,6 +149,11 @@ void fmq_conn_send(struct fmq_conn *c, struct fmq_buf *frame) {
   conn_push(c, frame);
 }
 
+void fmq_conn_send_error(struct fmq_conn *c, enum fmq_client_error_code code, const char *message,
+                         const json_t *id) {
+  fmq_conn_send(c, fmq_client_encode_error(code, message, id));
+}
+
 static void on_shutdown(uv_shutdown_t *req, int status) {
   struct fmq_conn *c = req->handle->data;
   if (status < 0 && c->state != FMQ_CONN_CLOSED)
@@ -201,11 +206,11 @@ static int conn_count_ip(struct fmq_conn *c) {
   uint64_t limit = s->config->limits.max_connections_per_ip;
   struct sockaddr_storage addr;
   int len = sizeof(addr);
-  if (limit == 0)
+  /* A peer already gone has no address; its first read fails. */
+  if (limit == 0 || uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&addr, &len) != 0 ||
+      fmq_ip_from_sockaddr((struct sockaddr *)&addr, &c->ip) != 0)
     return 0;
-  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&addr, &len) != 0 ||
-      fmq_ip_from_sockaddr((struct sockaddr *)&addr, &c->ip) != 0 ||
-      fmq_ipcount_get(&s->per_ip, &c->ip) >= limit || fmq_ipcount_add(&s->per_ip, &c->ip) < 0)
+  if (fmq_ipcount_get(&s->per_ip, &c->ip) >= limit || fmq_ipcount_add(&s->per_ip, &c->ip) < 0)
     return -1;
   c->ip_counted = 1;
   return 0;
@@ -373,10 +378,7 @@ static size_t conn_read_http(struct fmq_conn *c, const uint8_t *p, size_t len) {
     conn_refuse(c, status, reason, NULL);
     return len;
   }
-  const struct fmq_config *config = c->server->config;
-  uint64_t burst = config->limits.rate.burst ? config->limits.rate.burst
-                                             : config->limits.rate.messages_per_second;
-  fmq_rate_init(&c->rate, burst, uv_now(c->server->loop));
+  fmq_rate_init(&c->rate, c->server->config->limits.rate.burst, uv_now(c->server->loop));
   char head[512];
   int n = fmq_handshake_render(&hs, head, sizeof(head));
   conn_set_state(c, FMQ_CONN_OPEN);

@@ -2,6 +2,7 @@
 #define FMQ_CONN_H
 
 #include "auth.h"
+#include "client_proto.h"
 #include "deadline.h"
 #include "http_upgrade.h"
 #include "ipcount.h"
@@ -78,6 +79,9 @@ void fmq_conn_abort(struct fmq_conn *c);
  * connection that sent its close are dropped; past outbound_queue_limit the
  * backlog is dropped and the connection closed with 1013. */
 void fmq_conn_send(struct fmq_conn *c, struct fmq_buf *frame);
+/* Queues {"type":"error",...} (protocol-v1 section 4); id may be NULL. */
+void fmq_conn_send_error(struct fmq_conn *c, enum fmq_client_error_code code, const char *message,
+                         const json_t *id);
 /* Closes an open connection with code after the frames already queued
  * (RFC 6455 "fail the WebSocket connection"): further input is ignored. */
 void fmq_conn_fail(struct fmq_conn *c, uint16_t code, const char *reason);

@@ -12,19 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void send_error(struct fmq_conn *c, enum fmq_client_error_code code, const char *message,
-                       const json_t *id) {
-  fmq_conn_send(c, fmq_client_encode_error(code, message, id));
-}
-
 /* Takes a token of the rate limit. Returns 0 when the message may go;
  * otherwise it was answered rate_limited, or the client was closed with
  * 1008 for going on. */
 static int dispatch_take_token(struct fmq_conn *c, const json_t *id) {
   const struct fmq_config *config = c->server->config;
-  uint64_t per_second = config->limits.rate.messages_per_second;
   uint64_t now = uv_now(c->server->loop);
-  if (per_second == 0 || fmq_rate_take(&c->rate, per_second, config->limits.rate.burst, now))
+  if (fmq_rate_take(&c->rate, config->limits.rate.messages_per_second, config->limits.rate.burst,
+                    now))
     return 0;
   int rc = fmq_rate_refused(&c->rate, config->limits.rate.max_refusals, now);
   if (rc == 1) {
@@ -33,21 +28,49 @@ static int dispatch_take_token(struct fmq_conn *c, const json_t *id) {
   } else if (rc < 0) {
     fmq_conn_fail(c, 1011, "internal error");
   } else {
-    send_error(c, FMQ_CE_RATE_LIMITED, "rate limit exceeded", id);
+    fmq_conn_send_error(c, FMQ_CE_RATE_LIMITED, "rate limit exceeded", id);
   }
   return -1;
 }
 
-static int dispatch_may_subscribe(struct fmq_conn *c, const char *filter, const json_t *id) {
-  if (fmq_acl_allows(&c->identity.acl.subscribe, filter))
-    return 1;
-  send_error(c, FMQ_CE_FORBIDDEN, "not allowed to subscribe to this topic filter", id);
-  return 0;
+/* What a valid topic or filter must also pass before the ACL looks at it.
+ * Mosquitto drops a client whose topic has more levels than its
+ * TOPIC_HIERARCHY_LIMIT (broker.max_topic_levels follows it), and one web
+ * client must not take the shared connection down with it. */
+static int dispatch_topic_usable(struct fmq_conn *c, const char *topic, int filter,
+                                 const json_t *id) {
+  uint64_t max = c->server->config->broker.max_topic_levels;
+  size_t len = strlen(topic);
+  char msg[96];
+  if (filter && fmq_topic_is_shared(topic, len)) {
+    fmq_conn_send_error(c, FMQ_CE_INVALID_TOPIC,
+                        "shared subscriptions ($share/...) are not supported", id);
+    return 0;
+  }
+  if (fmq_topic_levels(topic, len) > max) {
+    snprintf(msg, sizeof(msg), "a topic may have at most %llu levels", (unsigned long long)max);
+    fmq_conn_send_error(c, FMQ_CE_INVALID_TOPIC, msg, id);
+    return 0;
+  }
+  return 1;
+}
+
+static void dispatch_subscribe(struct fmq_conn *c, const char *filter, int qos, const json_t *id,
+                               uint32_t origin) {
+  if (!dispatch_topic_usable(c, filter, 1, id))
+    return;
+  if (!fmq_acl_allows(&c->identity.acl.subscribe, filter)) {
+    fmq_conn_send_error(c, FMQ_CE_FORBIDDEN, "not allowed to subscribe to this topic filter", id);
+    return;
+  }
+  fmq_session_subscribe(c->server->session, c, filter, qos, id, origin);
 }
 
 static void dispatch_publish(struct fmq_conn *c, const struct fmq_client_msg *msg) {
+  if (!dispatch_topic_usable(c, msg->topic, 0, msg->id))
+    return;
   if (!fmq_acl_allows(&c->identity.acl.publish, msg->topic)) {
-    send_error(c, FMQ_CE_FORBIDDEN, "not allowed to publish to this topic", msg->id);
+    fmq_conn_send_error(c, FMQ_CE_FORBIDDEN, "not allowed to publish to this topic", msg->id);
     return;
   }
   fmq_session_publish(c->server->session, c, msg);
@@ -82,14 +105,14 @@ static void dispatch_mapped_publish(struct fmq_conn *c, const struct fmq_mapping
     char why[128];
     if (v == NULL) {
       snprintf(why, sizeof(why), "field \"%s\" is missing", m->payload_field);
-      send_error(c, FMQ_CE_BAD_REQUEST, why, msg->id);
+      fmq_conn_send_error(c, FMQ_CE_BAD_REQUEST, why, msg->id);
       return;
     }
     if (json_is_string(v)) {
       pub.payload = (const uint8_t *)json_string_value(v);
       pub.payload_len = json_string_length(v);
     } else if ((pub.payload_owned = fmq_client_json_text(v, &pub.payload_len)) == NULL) {
-      send_error(c, FMQ_CE_INTERNAL, "out of memory", msg->id);
+      fmq_conn_send_error(c, FMQ_CE_INTERNAL, "out of memory", msg->id);
       return;
     } else {
       pub.payload = pub.payload_owned;
@@ -107,7 +130,7 @@ static void dispatch_mapped(struct fmq_conn *c, const struct fmq_client_msg *msg
   struct fmq_session *session = c->server->session;
   const struct fmq_mapping_config *m = dispatch_find_mapping(config, msg);
   if (m == NULL) {
-    send_error(c, FMQ_CE_UNKNOWN_TYPE, "unknown message type", msg->id);
+    fmq_conn_send_error(c, FMQ_CE_UNKNOWN_TYPE, "unknown message type", msg->id);
     return;
   }
   uint32_t origin = (uint32_t)(m - config->mappings) + 1;
@@ -120,20 +143,19 @@ static void dispatch_mapped(struct fmq_conn *c, const struct fmq_client_msg *msg
   int rc = fmq_template_fill(&m->topic, msg->root, &topic, why, sizeof(why));
   if (rc != 0) {
     if (rc == FMQ_EFIELD)
-      send_error(c, FMQ_CE_BAD_REQUEST, why, msg->id);
+      fmq_conn_send_error(c, FMQ_CE_BAD_REQUEST, why, msg->id);
     else
-      send_error(c, FMQ_CE_INTERNAL, "out of memory", msg->id);
+      fmq_conn_send_error(c, FMQ_CE_INTERNAL, "out of memory", msg->id);
     return;
   }
   size_t len = strlen(topic);
   int (*check)(const char *, size_t) =
       m->action == FMQ_MAPPING_PUBLISH ? fmq_topic_check_name : fmq_topic_check_filter;
   if (check(topic, len) != 0) {
-    send_error(c, FMQ_CE_INVALID_TOPIC, "the filled-in topic is not a valid MQTT topic",
+    fmq_conn_send_error(c, FMQ_CE_INVALID_TOPIC, "the filled-in topic is not a valid MQTT topic",
                msg->id);
   } else if (m->action == FMQ_MAPPING_SUBSCRIBE) {
-    if (dispatch_may_subscribe(c, topic, msg->id))
-      fmq_session_subscribe(session, c, topic, m->qos, msg->id, origin);
+    dispatch_subscribe(c, topic, m->qos, msg->id, origin);
   } else if (m->action == FMQ_MAPPING_UNSUBSCRIBE) {
     fmq_session_unsubscribe(session, c, topic, msg->id);
   } else {
@@ -150,8 +172,7 @@ static void dispatch_message(struct fmq_conn *c, const struct fmq_client_msg *ms
     fmq_conn_send(c, fmq_client_encode_pong(msg->id));
     break;
   case FMQ_CLIENT_SUBSCRIBE:
-    if (dispatch_may_subscribe(c, msg->topic, msg->id))
-      fmq_session_subscribe(session, c, msg->topic, msg->qos, msg->id, 0);
+    dispatch_subscribe(c, msg->topic, msg->qos, msg->id, 0);
     break;
   case FMQ_CLIENT_UNSUBSCRIBE:
     fmq_session_unsubscribe(session, c, msg->topic, msg->id);
@@ -173,7 +194,7 @@ void fmq_dispatch_data(struct fmq_conn *c, const struct fmq_ws_event *ev) {
   /* Parsed first so that a refusal can carry the message's id. */
   if (dispatch_take_token(c, msg.id) == 0) {
     if (rc != 0)
-      send_error(c, err.code, err.message, msg.id);
+      fmq_conn_send_error(c, err.code, err.message, msg.id);
     else
       dispatch_message(c, &msg, ev);
   }

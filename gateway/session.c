@@ -28,30 +28,12 @@ struct fmq_filter {
   uint32_t request_marker;         /* given to the holders its SUBACK answers */
 };
 
-/* Mosquitto drops a client whose topic has more levels than its
- * TOPIC_HIERARCHY_LIMIT (broker.max_topic_levels follows it); one web
- * client must not take the shared connection down with it. Returns the
- * error message, or NULL. */
-static const char *topic_too_deep(const struct fmq_session *s, const char *topic, char *msg,
-                                  size_t msglen) {
-  uint64_t max = s->config->broker.max_topic_levels;
-  if (fmq_topic_levels(topic, strlen(topic)) <= max)
-    return NULL;
-  snprintf(msg, msglen, "a topic may have at most %llu levels", (unsigned long long)max);
-  return msg;
-}
-
 static uintptr_t request_token(const struct fmq_filter *f) {
   return (uintptr_t)f->subid << 32 | f->request_serial;
 }
 
 static void session_send(struct fmq_conn *c, struct fmq_buf *frame) {
   fmq_conn_send(c, frame);
-}
-
-static void send_error(struct fmq_conn *c, enum fmq_client_error_code code, const char *message,
-                       const json_t *id) {
-  session_send(c, fmq_client_encode_error(code, message, id));
 }
 
 /* --- filters and their identifiers --- */
@@ -226,7 +208,7 @@ static uint32_t sub_answer(struct fmq_sub *sub, uint32_t request, int granted,
       session_send(sub->conn, fmq_client_encode_subscribed(
                                   sub->filter->text, granted < r->qos ? granted : r->qos, r->id));
     else
-      send_error(sub->conn, code, message, r->id);
+      fmq_conn_send_error(sub->conn, code, message, r->id);
     json_decref(r->id);
   }
   sub->nreplies = kept;
@@ -397,15 +379,6 @@ static void on_unsuback(struct fmq_session *s, const struct fmq_mqtt_event *ev) 
 void fmq_session_subscribe(struct fmq_session *s, struct fmq_conn *c, const char *filter,
                            int qos, const json_t *id, uint32_t origin) {
   char msg[96];
-  if (fmq_topic_is_shared(filter, strlen(filter))) {
-    send_error(c, FMQ_CE_INVALID_TOPIC, "shared subscriptions ($share/...) are not supported",
-               id);
-    return;
-  }
-  if (topic_too_deep(s, filter, msg, sizeof(msg)) != NULL) {
-    send_error(c, FMQ_CE_INVALID_TOPIC, msg, id);
-    return;
-  }
   session_enter(s);
   struct fmq_sub *sub = conn_find_sub(c, filter, origin);
   int created = sub == NULL;
@@ -414,7 +387,7 @@ void fmq_session_subscribe(struct fmq_session *s, struct fmq_conn *c, const char
     if (c->nsubs >= max) {
       snprintf(msg, sizeof(msg), "at most %llu subscriptions per connection",
                (unsigned long long)max);
-      send_error(c, FMQ_CE_TOO_MANY_SUBSCRIPTIONS, msg, id);
+      fmq_conn_send_error(c, FMQ_CE_TOO_MANY_SUBSCRIPTIONS, msg, id);
       session_leave(s);
       return;
     }
@@ -425,7 +398,7 @@ void fmq_session_subscribe(struct fmq_session *s, struct fmq_conn *c, const char
     if (sub == NULL) {
       if (f != NULL && filter_is_unused(f))
         filter_free(s, f);
-      send_error(c, FMQ_CE_INTERNAL, "out of memory", id);
+      fmq_conn_send_error(c, FMQ_CE_INTERNAL, "out of memory", id);
       session_leave(s);
       return;
     }
@@ -448,7 +421,7 @@ void fmq_session_subscribe(struct fmq_session *s, struct fmq_conn *c, const char
   if (sub_add_reply(sub, id, qos) != 0) {
     if (created)
       sub_unlink(sub);
-    send_error(c, FMQ_CE_INTERNAL, "out of memory", id);
+    fmq_conn_send_error(c, FMQ_CE_INTERNAL, "out of memory", id);
   } else {
     /* Subscribing again, as in MQTT, replaces the QoS and resends the
      * retained messages. */
@@ -497,7 +470,7 @@ void fmq_session_undo(struct fmq_session *s, struct fmq_conn *c, uint32_t origin
     sub_drop(s, sub);
   }
   if (failed)
-    send_error(c, FMQ_CE_INTERNAL, "out of memory", id);
+    fmq_conn_send_error(c, FMQ_CE_INTERNAL, "out of memory", id);
   else
     session_send(c, fmq_client_encode_unsubscribed_topics((const char *const *)topics, ndropped,
                                                           id));
@@ -561,14 +534,14 @@ static void pub_free(struct fmq_session *s, struct fmq_pub *p) {
 static void send_publish_error(struct fmq_session *s, struct fmq_conn *c, int rc,
                                const json_t *id) {
   if (rc == UV_ENOBUFS && s->up)
-    send_error(c, FMQ_CE_UNAVAILABLE, "too many messages are waiting for the broker", id);
+    fmq_conn_send_error(c, FMQ_CE_UNAVAILABLE, "too many messages are waiting for the broker", id);
   else if (rc == UV_ENOBUFS)
-    send_error(c, FMQ_CE_UNAVAILABLE, "the broker is unreachable and the offline buffer is full",
+    fmq_conn_send_error(c, FMQ_CE_UNAVAILABLE, "the broker is unreachable and the offline buffer is full",
                id);
   else if (rc == UV_ENOTCONN)
-    send_error(c, FMQ_CE_UNAVAILABLE, "the broker is unreachable", id);
+    fmq_conn_send_error(c, FMQ_CE_UNAVAILABLE, "the broker is unreachable", id);
   else
-    send_error(c, FMQ_CE_INTERNAL, "the message could not be published", id);
+    fmq_conn_send_error(c, FMQ_CE_INTERNAL, "the message could not be published", id);
 }
 
 static void session_publish(struct fmq_session *s, struct fmq_conn *c,
@@ -578,11 +551,6 @@ static void session_publish(struct fmq_session *s, struct fmq_conn *c,
    * the broker's maximum (as a broker downgrades a subscription). */
   struct fmq_client_msg capped = *msg;
   const struct fmq_client_msg *m = &capped;
-  char deep[96];
-  if (topic_too_deep(s, m->topic, deep, sizeof(deep)) != NULL) {
-    send_error(c, FMQ_CE_INVALID_TOPIC, deep, m->id);
-    return;
-  }
   if (capped.qos > s->max_qos)
     capped.qos = s->max_qos;
   if (m->qos == 0) {
@@ -604,7 +572,7 @@ static void session_publish(struct fmq_session *s, struct fmq_conn *c,
   }
   struct fmq_pub *p = calloc(1, sizeof(*p));
   if (p == NULL) {
-    send_error(c, FMQ_CE_INTERNAL, "out of memory", m->id);
+    fmq_conn_send_error(c, FMQ_CE_INTERNAL, "out of memory", m->id);
     return;
   }
   p->token = ++s->next_pub_token;
@@ -651,13 +619,13 @@ static void on_puback(struct fmq_session *s, const struct fmq_mqtt_event *ev) {
       if (p->id != NULL)
         session_send(p->conn, fmq_client_encode_puback(p->id));
     } else if (ev->outcome == FMQ_MQTT_NOT_SENT) {
-      send_error(p->conn, FMQ_CE_UNAVAILABLE, "the broker connection was lost", p->id);
+      fmq_conn_send_error(p->conn, FMQ_CE_UNAVAILABLE, "the broker connection was lost", p->id);
     } else if (ev->reason == 0x87) {
-      send_error(p->conn, FMQ_CE_FORBIDDEN, "the broker refused the publish", p->id);
+      fmq_conn_send_error(p->conn, FMQ_CE_FORBIDDEN, "the broker refused the publish", p->id);
     } else if (ev->reason == 0x90) {
-      send_error(p->conn, FMQ_CE_INVALID_TOPIC, "the broker refused the topic name", p->id);
+      fmq_conn_send_error(p->conn, FMQ_CE_INVALID_TOPIC, "the broker refused the topic name", p->id);
     } else {
-      send_error(p->conn, FMQ_CE_INTERNAL, "the broker refused the publish", p->id);
+      fmq_conn_send_error(p->conn, FMQ_CE_INTERNAL, "the broker refused the publish", p->id);
     }
   }
   pub_free(s, p);

@@ -107,8 +107,9 @@ void fmq_session_close(struct fmq_session *s);
 
 /* A client's connection opened: tells it when the broker is down. */
 void fmq_session_greet(struct fmq_session *s, struct fmq_conn *c);
-/* protocol-v1 sections 3 and 6. filter/topic: valid, NUL-terminated; id
- * may be NULL (a reference is taken when kept). Each answers the client
+/* protocol-v1 sections 3 and 6. filter/topic: valid, NUL-terminated, not a
+ * shared subscription, within broker.max_topic_levels, allowed by the ACL;
+ * id may be NULL (a reference is taken when kept). Each answers the client
  * itself. A subscription is one per filter and origin (0: plain, else a
  * mapping's index + 1); the origin's mapping decides the delivery type.
  * Unsubscribing a filter drops it from every origin. */

@@ -50,10 +50,6 @@ static int acl_var(const char *s) {
 }
 
 /* A value fills exactly one level and adds no wildcard. */
-static int acl_value_usable(const char *v) {
-  return v != NULL && v[0] != '\0' && strpbrk(v, "/+#") == NULL;
-}
-
 /* pattern with "%u" and "%c" replaced by vals[0] and vals[1], as a new
  * string of *len bytes. NULL with *nomem 0 when a value the pattern uses is
  * unusable, with *nomem 1 when out of memory. */
@@ -70,7 +66,7 @@ static char *acl_subst(const char *pattern, const char *const vals[2], size_t *l
       n++;
       continue;
     }
-    if (!acl_value_usable(vals[v]))
+    if (vals[v] == NULL || fmq_topic_check_level(vals[v], strlen(vals[v])) != 0)
       return NULL;
     n += strlen(vals[v]);
     s++;

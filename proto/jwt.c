@@ -352,10 +352,9 @@ static int jwt_check_audience(const char *audience, const json_t *aud, const cha
     return strcmp(json_string_value(aud), audience) == 0 ? 0 : jwt_refuse(why, "wrong audience");
   if (!json_is_array(aud))
     return jwt_refuse(why, "malformed claims");
+  /* protocol-v1: accepted when any element matches; others are not read. */
   json_array_foreach(aud, i, e) {
-    if (!json_is_string(e))
-      return jwt_refuse(why, "malformed claims");
-    found |= strcmp(json_string_value(e), audience) == 0;
+    found |= json_is_string(e) && strcmp(json_string_value(e), audience) == 0;
   }
   return found ? 0 : jwt_refuse(why, "wrong audience");
 }

@@ -2,6 +2,7 @@
 
 #include "client_proto.h"
 #include "error.h"
+#include "topic.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,14 +127,6 @@ static int template_append(struct template_out *o, const char *s, size_t len) {
 }
 
 /* A value fills exactly one topic level and adds no wildcard. */
-static int template_value_ok(const char *s, size_t len) {
-  for (size_t i = 0; i < len; i++) {
-    if (s[i] == '/' || s[i] == '+' || s[i] == '#' || s[i] == '\0')
-      return 0;
-  }
-  return 1;
-}
-
 /* Appends the value of obj's field name; msg is set on FMQ_EFIELD only. */
 static int template_fill_field(struct template_out *o, const json_t *obj, const char *name,
                                char *msg, size_t msglen) {
@@ -163,7 +156,7 @@ static int template_fill_field(struct template_out *o, const json_t *obj, const 
   if (len == 0) {
     snprintf(msg, msglen, "field \"%s\" must be a non-empty string or a number", name);
     rc = FMQ_EFIELD;
-  } else if (!template_value_ok(s, len)) {
+  } else if (fmq_topic_check_level(s, len) != 0) {
     snprintf(msg, msglen, "field \"%s\" must not contain '/', '+', '#' or NUL", name);
     rc = FMQ_EFIELD;
   } else {

@@ -333,3 +333,10 @@ size_t fmq_topic_levels(const char *topic, size_t len) {
     levels++;
   return levels;
 }
+
+int fmq_topic_check_level(const char *value, size_t len) {
+  for (size_t i = 0; i < len; i++)
+    if (value[i] == '/' || value[i] == '+' || value[i] == '#' || value[i] == '\0')
+      return FMQ_ETOPIC;
+  return len > 0 ? 0 : FMQ_ETOPIC;
+}

@@ -23,6 +23,11 @@ int fmq_topic_is_shared(const char *filter, size_t len);
  * starts with '$' is not matched by a filter starting with '+' or '#'. */
 int fmq_topic_matches(const char *filter, const char *topic);
 
+/* Checks a value that must stand as one plain level (a user name in an
+ * ACL pattern, a field in a mapping's template): len > 0 bytes without '/',
+ * '+', '#' or NUL, so it can neither add levels nor wildcards. Returns 0 or
+ * FMQ_ETOPIC. */
+int fmq_topic_check_level(const char *value, size_t len);
 /* The number of levels of a topic or filter of len bytes ("a/b" 2, "" 1). */
 size_t fmq_topic_levels(const char *topic, size_t len);
 

@@ -81,7 +81,6 @@ static void fmqt_token_config(struct fmq_config *c) {
                  (const char *const[]){"devices/%u/commands", "clients/%c/out", NULL});
   fmqt_sha256_hex(BOB_TOKEN, hashed + 7);
   fmqt_add_token(c, hashed, "bob", NULL, (const char *const[]){NULL});
-  fmqt_add_token(c, BOB_TOKEN, "bob's twin", NULL, NULL); /* a duplicate: the first one wins */
   fmqt_add_token(c, LONG_TOKEN, "carol", NULL, NULL);
 }
 
@@ -238,6 +237,24 @@ static void test_token_bad_digest(void **state) {
   fmqt_add_token(&c, "sha256:0123", "x", NULL, NULL);
   assert_int_equal(fmq_auth_init(&a, &c, err, sizeof(err)), -1);
   assert_memory_equal(err, "auth.tokens", 11);
+  fmq_config_close(&c);
+}
+
+/* The configuration compares token texts; only the digests show that a
+ * token and its own sha256: form are one token. */
+static void test_token_twice(void **state) {
+  (void)state;
+  struct fmq_config c;
+  struct fmq_auth a;
+  char err[FMQ_CONFIG_ERR_MAX], hashed[7 + 65] = "sha256:";
+  assert_int_equal(fmq_config_init(&c), 0);
+  c.auth.mode = FMQ_AUTH_TOKEN;
+  fmqt_sha256_hex(BOB_TOKEN, hashed + 7);
+  fmqt_add_token(&c, ALICE_TOKEN, "alice", NULL, NULL);
+  fmqt_add_token(&c, hashed, "bob", NULL, NULL);
+  fmqt_add_token(&c, BOB_TOKEN, "bob's twin", NULL, NULL);
+  assert_int_equal(fmq_auth_init(&a, &c, err, sizeof(err)), -1);
+  assert_string_equal(err, "auth.tokens[2]: the same token as auth.tokens[1]");
   fmq_config_close(&c);
 }
 
@@ -592,6 +609,7 @@ int main(void) {
     cmocka_unit_test(test_token_sha256),
     cmocka_unit_test(test_token_refusals),
     cmocka_unit_test(test_token_bad_digest),
+    cmocka_unit_test(test_token_twice),
     cmocka_unit_test_setup_teardown(test_jwt_claim_acl, fmqt_jwt_setup, fmqt_jwt_teardown),
     cmocka_unit_test_setup_teardown(test_jwt_default_acl, fmqt_jwt_setup, fmqt_jwt_teardown),
     cmocka_unit_test_setup_teardown(test_jwt_client_id_claim, fmqt_jwt_setup, fmqt_jwt_teardown),

@@ -1540,7 +1540,7 @@ static void test_env_v1(void **state) {
       "FERRYMQ_BROKER_MAX_TOPIC_LEVELS=8",
       "FERRYMQ_HTTP_DEMO=true",
       "FERRYMQ_HTTP_SSE_PATH=",
-      "FERRYMQ_WEBSOCKET_ALLOWED_ORIGINS=https://A.example,http://b.example:8080",
+      "FERRYMQ_WEBSOCKET_ALLOWED_ORIGINS=https://A.example, http://b.example:8080 ",
       "FERRYMQ_AUTH_MODE=jwt",
       "FERRYMQ_AUTH_JWT_SECRET=s3cret",
       "FERRYMQ_AUTH_JWT_ALGORITHMS=HS512",
@@ -1596,8 +1596,8 @@ static void test_env_errors_v1(void **state) {
       {"FERRYMQ_WEBSOCKET_ALLOWED_ORIGINS=https://a.example,,https://b.example",
        "FERRYMQ_WEBSOCKET_ALLOWED_ORIGINS: invalid origin '' (use scheme://host[:port], e.g. "
        "https://app.example.com)"},
-      {"FERRYMQ_AUTH_JWT_ALGORITHMS=HS256, RS256",
-       "FERRYMQ_AUTH_JWT_ALGORITHMS: unknown algorithm ' RS256' (use HS256, HS384, HS512, RS256 "
+      {"FERRYMQ_AUTH_JWT_ALGORITHMS=HS256, none",
+       "FERRYMQ_AUTH_JWT_ALGORITHMS: unknown algorithm 'none' (use HS256, HS384, HS512, RS256 "
        "or ES256)"},
       {"FERRYMQ_HTTP_TRUSTED_PROXIES=10.0.0.0/40",
        "FERRYMQ_HTTP_TRUSTED_PROXIES: invalid CIDR '10.0.0.0/40' (use an IPv4 or IPv6 address "

@@ -211,6 +211,19 @@ static void test_levels(void **state) {
   assert_int_equal(fmq_topic_levels("a/b/c", 3), 2);
 }
 
+static void test_check_level(void **state) {
+  (void)state;
+  assert_int_equal(fmq_topic_check_level("alice", 5), 0);
+  assert_int_equal(fmq_topic_check_level("a b.c-$", 7), 0);
+  assert_int_equal(fmq_topic_check_level("", 0), FMQ_ETOPIC);
+  assert_int_equal(fmq_topic_check_level("a/b", 3), FMQ_ETOPIC);
+  assert_int_equal(fmq_topic_check_level("+", 1), FMQ_ETOPIC);
+  assert_int_equal(fmq_topic_check_level("x#", 2), FMQ_ETOPIC);
+  assert_int_equal(fmq_topic_check_level("x\0y", 3), FMQ_ETOPIC);
+  /* Only len bytes count. */
+  assert_int_equal(fmq_topic_check_level("ab/", 2), 0);
+}
+
 static void test_matches(void **state) {
   (void)state;
   for (size_t i = 0; i < ARRAY_LEN(match_cases); i++) {
@@ -620,6 +633,7 @@ int main(void) {
       cmocka_unit_test(test_check_honours_len),
       cmocka_unit_test(test_check_length_limit),
       cmocka_unit_test(test_levels),
+      cmocka_unit_test(test_check_level),
       cmocka_unit_test(test_matches),
       cmocka_unit_test(test_match_table_trie),
       cmocka_unit_test(test_trie_cross_check),
