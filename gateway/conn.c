@@ -244,10 +244,7 @@ int fmq_conn_accept(struct fmq_listener *listener) {
     return rc;
   }
   uv_tcp_nodelay(&c->tcp, 1);
-  c->next = s->conns;
-  if (s->conns != NULL)
-    s->conns->prev = c;
-  s->conns = c;
+  LIST_INSERT_HEAD(&s->conns, c, link);
   const char *refusal = NULL;
   if (s->nactive >= s->config->limits.max_connections)
     refusal = "connection limit reached";

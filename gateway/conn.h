@@ -12,6 +12,7 @@
 #include "ws_message.h"
 
 #include <stdint.h>
+#include <sys/queue.h>
 #include <uv.h>
 
 /* One client connection from accept to free. The state changes only in
@@ -44,8 +45,8 @@ struct fmq_conn {
   uint64_t id;
   enum fmq_conn_state state;
   unsigned flags;
-  struct fmq_conn *prev, *next;                 /* server->conns */
-  struct fmq_conn *pending_prev, *pending_next; /* server->pending */
+  LIST_ENTRY(fmq_conn) link;                    /* server->conns */
+  LIST_ENTRY(fmq_conn) pending_link;            /* server->pending */
   int pending;
   struct fmq_deadline deadline;                 /* handshake, idle or close, by state */
   struct fmq_deadline ping;
@@ -54,12 +55,12 @@ struct fmq_conn {
   struct fmq_outq outq;
   uv_write_t write_req;
   uv_shutdown_t shutdown_req;
-  struct fmq_sub *subs;                         /* the session's, while OPEN */
+  LIST_HEAD(, fmq_sub) subs;                    /* the session's, while OPEN */
   size_t nsubs;
-  struct fmq_pub *pubs;                         /* publishes awaiting the broker's ack */
+  LIST_HEAD(, fmq_pub) pubs;                    /* publishes awaiting the broker's ack */
   uint64_t delivered;                           /* the session's serial of the last message sent */
   uint64_t *delivered_types;                    /* the same per mapped delivery type; session's */
-  struct fmq_conn *release_next;                /* session->releasing */
+  SLIST_ENTRY(fmq_conn) release_link;           /* session->releasing */
   int release_queued;
   struct fmq_identity identity;                 /* decided at the upgrade */
   struct fmq_rate rate;                         /* limits.rate, while OPEN */

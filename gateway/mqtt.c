@@ -119,17 +119,12 @@ struct fmq_mqtt_request {
   struct fmq_mqtt *m;
   uintptr_t token;
   int type;
-  struct fmq_mqtt_request *prev, *next; /* m->pending, under m->pending_lock */
+  LIST_ENTRY(fmq_mqtt_request) link; /* m->pending, under m->pending_lock */
 };
 
 static void pending_free(struct fmq_mqtt *m, struct fmq_mqtt_request *a) {
   pthread_mutex_lock(&m->pending_lock);
-  if (a->prev != NULL)
-    a->prev->next = a->next;
-  else
-    m->pending = a->next;
-  if (a->next != NULL)
-    a->next->prev = a->prev;
+  LIST_REMOVE(a, link);
   pthread_mutex_unlock(&m->pending_lock);
   free(a);
 }
@@ -247,10 +242,7 @@ static int response_options(struct fmq_mqtt *m, MQTTAsync_responseOptions *o, in
     return UV_ENOMEM;
   *a = (struct fmq_mqtt_request){.m = m, .token = token, .type = type};
   pthread_mutex_lock(&m->pending_lock);
-  a->next = m->pending;
-  if (m->pending != NULL)
-    m->pending->prev = a;
-  m->pending = a;
+  LIST_INSERT_HEAD(&m->pending, a, link);
   pthread_mutex_unlock(&m->pending_lock);
   o->context = a;
   if (m->version >= MQTTVERSION_5) {
@@ -474,7 +466,7 @@ void fmq_mqtt_close(struct fmq_mqtt *m) {
   mqtt_destroy(m);
   uv_close((uv_handle_t *)&m->stop_timer, NULL);
   fmq_evq_close(&m->events);
-  while (m->pending != NULL)
-    pending_free(m, m->pending);
+  while (!LIST_EMPTY(&m->pending))
+    pending_free(m, LIST_FIRST(&m->pending));
   mqtt_init_undo(m);
 }

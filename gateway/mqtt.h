@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <uv.h>
 
 /* The gateway's one MQTT connection, through Paho MQTTAsync. Paho's
@@ -70,7 +71,7 @@ struct fmq_mqtt {
   int stopping;
   uv_timer_t stop_timer;         /* bounds the wait for the DISCONNECT */
   pthread_mutex_t pending_lock;
-  struct fmq_mqtt_request *pending;    /* requests Paho has not answered yet */
+  LIST_HEAD(, fmq_mqtt_request) pending; /* requests Paho has not answered yet */
 };
 
 /* Creates the Paho client from config (borrowed; outlives m). Returns 0, a

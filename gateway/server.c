@@ -60,24 +60,18 @@ void fmq_server_arm(struct fmq_server *s, struct fmq_deadline_list *l, struct fm
   }
 }
 
-static void pending_remove(struct fmq_server *s, struct fmq_conn *c) {
+static void pending_remove(struct fmq_conn *c) {
   if (!c->pending)
     return;
-  if (c->pending_prev != NULL)
-    c->pending_prev->pending_next = c->pending_next;
-  else
-    s->pending = c->pending_next;
-  if (c->pending_next != NULL)
-    c->pending_next->pending_prev = c->pending_prev;
-  c->pending_prev = c->pending_next = NULL;
+  LIST_REMOVE(c, pending_link);
   c->pending = 0;
 }
 
 static void on_flush(uv_prepare_t *h) {
   struct fmq_server *s = h->data;
-  while (s->pending != NULL) {
-    struct fmq_conn *c = s->pending;
-    pending_remove(s, c);
+  struct fmq_conn *c;
+  while ((c = LIST_FIRST(&s->pending)) != NULL) {
+    pending_remove(c);
     fmq_conn_flush(c);
   }
   uv_prepare_stop(h);
@@ -87,11 +81,7 @@ void fmq_server_want_flush(struct fmq_server *s, struct fmq_conn *c) {
   if (c->pending || c->state == FMQ_CONN_CLOSED)
     return;
   c->pending = 1;
-  c->pending_prev = NULL;
-  c->pending_next = s->pending;
-  if (s->pending != NULL)
-    s->pending->pending_prev = c;
-  s->pending = c;
+  LIST_INSERT_HEAD(&s->pending, c, pending_link);
   uv_prepare_start(&s->flush, on_flush);
 }
 
@@ -107,15 +97,9 @@ static void server_close_handles(struct fmq_server *s) {
 }
 
 void fmq_server_forget(struct fmq_server *s, struct fmq_conn *c) {
-  pending_remove(s, c);
-  if (c->prev != NULL)
-    c->prev->next = c->next;
-  else
-    s->conns = c->next;
-  if (c->next != NULL)
-    c->next->prev = c->prev;
-  c->prev = c->next = NULL;
-  if (s->stopping && s->conns == NULL) {
+  pending_remove(c);
+  LIST_REMOVE(c, link);
+  if (s->stopping && LIST_EMPTY(&s->conns)) {
     fmq_log_info("all connections closed");
     server_close_handles(s);
   }
@@ -229,19 +213,19 @@ int fmq_server_start(struct fmq_server *s) {
 
 void fmq_server_stop(struct fmq_server *s) {
   if (s->stopping) {
-    while (s->conns != NULL)
-      fmq_conn_abort(s->conns);
+    while (!LIST_EMPTY(&s->conns))
+      fmq_conn_abort(LIST_FIRST(&s->conns));
     return;
   }
   s->stopping = 1;
   for (size_t i = 0; i < s->nlisteners; i++)
     uv_close((uv_handle_t *)&s->listeners[i].tcp, NULL);
-  if (s->conns == NULL) {
+  if (LIST_EMPTY(&s->conns)) {
     server_close_handles(s);
     return;
   }
-  for (struct fmq_conn *c = s->conns, *next; c != NULL; c = next) {
-    next = c->next;
+  for (struct fmq_conn *c = LIST_FIRST(&s->conns), *next; c != NULL; c = next) {
+    next = LIST_NEXT(c, link);
     fmq_conn_close(c, 1001, "server shutting down");
   }
 }

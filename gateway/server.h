@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <uv.h>
 
 /* One event loop's share of the gateway: its listeners, its connections,
@@ -38,8 +39,8 @@ struct fmq_server {
   uv_timer_t timer;
   uint64_t timer_due;                    /* loop time the timer fires, UINT64_MAX: idle */
   uv_prepare_t flush;
-  struct fmq_conn *conns;                /* every live connection */
-  struct fmq_conn *pending;              /* connections with frames to write this turn */
+  LIST_HEAD(, fmq_conn) conns;           /* every live connection */
+  LIST_HEAD(, fmq_conn) pending;         /* connections with frames to write this turn */
   struct fmq_deadline_list handshake_deadlines, idle_deadlines, close_deadlines, ping_deadlines;
   struct fmq_buf *ping_frame;            /* shared by every ping sent */
   uint64_t next_conn_id;

@@ -19,7 +19,7 @@ enum filter_request { FILTER_IDLE = 0, FILTER_SUBSCRIBING, FILTER_UNSUBSCRIBING 
 struct fmq_filter {
   char *text;
   uint32_t subid;
-  struct fmq_sub *holders;
+  LIST_HEAD(, fmq_sub) holders;
   size_t nholders;
   int broker_qos;                  /* as last requested (the grant may be lower); -1: none */
   enum filter_request request;
@@ -117,10 +117,9 @@ static void release_now(struct fmq_session *s, struct fmq_conn *c);
 
 static void session_leave(struct fmq_session *s) {
   if (s->depth == 1) {
-    while (s->releasing != NULL) {
-      struct fmq_conn *c = s->releasing;
-      s->releasing = c->release_next;
-      c->release_next = NULL;
+    struct fmq_conn *c;
+    while ((c = SLIST_FIRST(&s->releasing)) != NULL) {
+      SLIST_REMOVE_HEAD(&s->releasing, release_link);
       c->release_queued = 0;
       release_now(s, c);
     }
@@ -139,22 +138,10 @@ static void sub_free_replies(struct fmq_sub *sub) {
 }
 
 static void sub_unlink(struct fmq_sub *sub) {
-  struct fmq_filter *f = sub->filter;
-  struct fmq_conn *c = sub->conn;
-  if (sub->filter_prev != NULL)
-    sub->filter_prev->filter_next = sub->filter_next;
-  else
-    f->holders = sub->filter_next;
-  if (sub->filter_next != NULL)
-    sub->filter_next->filter_prev = sub->filter_prev;
-  f->nholders--;
-  if (sub->conn_prev != NULL)
-    sub->conn_prev->conn_next = sub->conn_next;
-  else
-    c->subs = sub->conn_next;
-  if (sub->conn_next != NULL)
-    sub->conn_next->conn_prev = sub->conn_prev;
-  c->nsubs--;
+  LIST_REMOVE(sub, filter_link);
+  sub->filter->nholders--;
+  LIST_REMOVE(sub, conn_link);
+  sub->conn->nsubs--;
   sub_free_replies(sub);
   free(sub);
 }
@@ -163,7 +150,8 @@ static void sub_unlink(struct fmq_sub *sub) {
  * (UINT32_MAX: any origin). */
 static struct fmq_sub *conn_find_sub(const struct fmq_conn *c, const char *filter,
                                      uint32_t origin) {
-  for (struct fmq_sub *sub = c->subs; sub != NULL; sub = sub->conn_next)
+  struct fmq_sub *sub;
+  LIST_FOREACH(sub, &c->subs, conn_link)
     if ((filter == NULL || strcmp(sub->filter->text, filter) == 0) &&
         (origin == UINT32_MAX || sub->origin == origin))
       return sub;
@@ -216,8 +204,9 @@ static uint32_t sub_answer(struct fmq_sub *sub, uint32_t request, int granted,
 }
 
 static int filter_wanted_qos(const struct fmq_filter *f) {
+  const struct fmq_sub *h;
   int qos = 0;
-  for (const struct fmq_sub *h = f->holders; h != NULL; h = h->filter_next)
+  LIST_FOREACH(h, &f->holders, filter_link)
     if (h->qos > qos)
       qos = h->qos;
   return qos;
@@ -232,8 +221,8 @@ static int filter_is_unused(const struct fmq_filter *f) {
 static int filter_fail_waiting(struct fmq_session *s, struct fmq_filter *f,
                                enum fmq_client_error_code code, const char *message,
                                uint32_t request) {
-  for (struct fmq_sub *h = f->holders, *next; h != NULL; h = next) {
-    next = h->filter_next;
+  for (struct fmq_sub *h = LIST_FIRST(&f->holders), *next; h != NULL; h = next) {
+    next = LIST_NEXT(h, filter_link);
     if (request != 0 ? h->request == request : !h->live) {
       sub_answer(h, 0, -1, code, message);
       sub_unlink(h);
@@ -274,9 +263,10 @@ static void filter_update(struct fmq_session *s, struct fmq_filter *f) {
   }
   if (!s->up)
     return;
+  struct fmq_sub *h;
   int qos = filter_wanted_qos(f);
   int waiting = 0;
-  for (const struct fmq_sub *h = f->holders; h != NULL; h = h->filter_next)
+  LIST_FOREACH(h, &f->holders, filter_link)
     waiting |= h->want_retained && h->request == 0;
   if (!waiting && qos == f->broker_qos)
     return;
@@ -295,7 +285,7 @@ static void filter_update(struct fmq_session *s, struct fmq_filter *f) {
   f->request = FILTER_SUBSCRIBING;
   f->request_qos = qos;
   f->request_marker = s->batch_marker ? s->batch_marker : ++s->next_marker;
-  for (struct fmq_sub *h = f->holders; h != NULL; h = h->filter_next) {
+  LIST_FOREACH(h, &f->holders, filter_link) {
     if (!h->want_retained || h->request != 0)
       continue;
     h->request = f->request_serial;
@@ -308,6 +298,7 @@ static void filter_update(struct fmq_session *s, struct fmq_filter *f) {
 static void on_suback(struct fmq_session *s, const struct fmq_mqtt_event *ev) {
   struct fmq_filter *f = filter_by_subid(s, (uint32_t)(ev->token >> 32));
   uint32_t serial = (uint32_t)ev->token;
+  struct fmq_sub *h;
   if (f == NULL || f->request != FILTER_SUBSCRIBING || f->request_serial != serial)
     return;
   f->request = FILTER_IDLE;
@@ -316,7 +307,7 @@ static void on_suback(struct fmq_session *s, const struct fmq_mqtt_event *ev) {
     /* What was asked, not what was granted: asking again would not help. */
     f->broker_qos = f->request_qos;
     s->last_suback = f;
-    for (struct fmq_sub *h = f->holders; h != NULL; h = h->filter_next) {
+    LIST_FOREACH(h, &f->holders, filter_link) {
       if (h->request != serial) {
         h->replay = 0;
         continue;
@@ -345,7 +336,7 @@ static void on_suback(struct fmq_session *s, const struct fmq_mqtt_event *ev) {
         return;
       break;
     }
-    for (struct fmq_sub *h = f->holders; h != NULL; h = h->filter_next) {
+    LIST_FOREACH(h, &f->holders, filter_link) {
       if (h->request != serial)
         continue;
       h->request = 0;
@@ -406,15 +397,9 @@ void fmq_session_subscribe(struct fmq_session *s, struct fmq_conn *c, const char
     sub->conn = c;
     sub->origin = origin;
     sub->dtype = dtype;
-    sub->filter_next = f->holders;
-    if (f->holders != NULL)
-      f->holders->filter_prev = sub;
-    f->holders = sub;
+    LIST_INSERT_HEAD(&f->holders, sub, filter_link);
     f->nholders++;
-    sub->conn_next = c->subs;
-    if (c->subs != NULL)
-      c->subs->conn_prev = sub;
-    c->subs = sub;
+    LIST_INSERT_HEAD(&c->subs, sub, conn_link);
     c->nsubs++;
   }
   struct fmq_filter *f = sub->filter;
@@ -455,12 +440,12 @@ void fmq_session_unsubscribe(struct fmq_session *s, struct fmq_conn *c, const ch
 void fmq_session_undo(struct fmq_session *s, struct fmq_conn *c, uint32_t origin,
                       const json_t *id) {
   session_enter(s);
+  struct fmq_sub *sub;
   size_t n = 0;
-  for (const struct fmq_sub *sub = c->subs; sub != NULL; sub = sub->conn_next)
+  LIST_FOREACH(sub, &c->subs, conn_link)
     n += sub->origin == origin;
   char **topics = calloc(n + 1, sizeof(*topics));
   size_t ndropped = 0;
-  struct fmq_sub *sub;
   int failed = topics == NULL;
   while ((sub = conn_find_sub(c, NULL, origin)) != NULL) {
     if (!failed && ndropped < n && (topics[ndropped] = strdup(sub->filter->text)) != NULL)
@@ -481,17 +466,17 @@ void fmq_session_undo(struct fmq_session *s, struct fmq_conn *c, uint32_t origin
 }
 
 static void release_now(struct fmq_session *s, struct fmq_conn *c) {
-  while (c->subs != NULL) {
-    struct fmq_filter *f = c->subs->filter;
-    sub_unlink(c->subs);
+  struct fmq_sub *sub;
+  while ((sub = LIST_FIRST(&c->subs)) != NULL) {
+    struct fmq_filter *f = sub->filter;
+    sub_unlink(sub);
     filter_update(s, f);
   }
-  for (struct fmq_pub *p = c->pubs, *next; p != NULL; p = next) {
-    next = p->conn_next;
+  struct fmq_pub *p;
+  while ((p = LIST_FIRST(&c->pubs)) != NULL) {
+    LIST_REMOVE(p, conn_link);
     p->conn = NULL;
-    p->conn_prev = p->conn_next = NULL;
   }
-  c->pubs = NULL;
   free(c->delivered_types);
   c->delivered_types = NULL;
 }
@@ -500,8 +485,7 @@ void fmq_session_release(struct fmq_session *s, struct fmq_conn *c) {
   session_enter(s);
   if (!c->release_queued) {
     c->release_queued = 1;
-    c->release_next = s->releasing;
-    s->releasing = c;
+    SLIST_INSERT_HEAD(&s->releasing, c, release_link);
   }
   session_leave(s);
 }
@@ -509,22 +493,9 @@ void fmq_session_release(struct fmq_session *s, struct fmq_conn *c) {
 /* --- publishing --- */
 
 static void pub_free(struct fmq_session *s, struct fmq_pub *p) {
-  if (p->prev != NULL)
-    p->prev->next = p->next;
-  else
-    s->pubs = p->next;
-  if (p->next != NULL)
-    p->next->prev = p->prev;
-  else
-    s->pubs_tail = p->prev;
-  if (p->conn != NULL) {
-    if (p->conn_prev != NULL)
-      p->conn_prev->conn_next = p->conn_next;
-    else
-      p->conn->pubs = p->conn_next;
-    if (p->conn_next != NULL)
-      p->conn_next->conn_prev = p->conn_prev;
-  }
+  TAILQ_REMOVE(&s->pubs, p, link);
+  if (p->conn != NULL)
+    LIST_REMOVE(p, conn_link);
   if (p->held)
     s->held--;
   json_decref(p->id);
@@ -587,16 +558,8 @@ static void session_publish(struct fmq_session *s, struct fmq_conn *c,
   p->held = !s->up;
   s->held += (uint64_t)p->held;
   p->conn = c;
-  p->conn_next = c->pubs;
-  if (c->pubs != NULL)
-    c->pubs->conn_prev = p;
-  c->pubs = p;
-  p->prev = s->pubs_tail;
-  if (s->pubs_tail != NULL)
-    s->pubs_tail->next = p;
-  else
-    s->pubs = p;
-  s->pubs_tail = p;
+  LIST_INSERT_HEAD(&c->pubs, p, conn_link);
+  TAILQ_INSERT_TAIL(&s->pubs, p, link);
 }
 
 void fmq_session_publish(struct fmq_session *s, struct fmq_conn *c,
@@ -609,9 +572,10 @@ void fmq_session_publish(struct fmq_session *s, struct fmq_conn *c,
 /* Acks come back nearly in sending order, so the search starts at the
  * oldest. */
 static void on_puback(struct fmq_session *s, const struct fmq_mqtt_event *ev) {
-  struct fmq_pub *p = s->pubs;
-  while (p != NULL && p->token != ev->token)
-    p = p->next;
+  struct fmq_pub *p;
+  TAILQ_FOREACH(p, &s->pubs, link)
+    if (p->token == ev->token)
+      break;
   if (p == NULL)
     return;
   if (p->conn != NULL) {
@@ -657,8 +621,9 @@ static void deliver(struct fmq_session *s, const struct fmq_mqtt_event *ev, stru
  * subscription; routing each copy only to the clients it is designated for
  * delivers once per type. */
 static uint32_t designated_subid(const struct fmq_conn *c, uint32_t dtype, const char *topic) {
+  const struct fmq_sub *sub;
   uint32_t best = UINT32_MAX;
-  for (const struct fmq_sub *sub = c->subs; sub != NULL; sub = sub->conn_next) {
+  LIST_FOREACH(sub, &c->subs, conn_link) {
     const struct fmq_filter *f = sub->filter;
     if (sub->live && sub->dtype == dtype && f->broker_qos >= 0 && f->subid < best &&
         fmq_topic_matches(f->text, topic))
@@ -671,7 +636,8 @@ static uint32_t designated_subid(const struct fmq_conn *c, uint32_t dtype, const
  * several SUBACKs of one batch answered (every filter, after a reconnect)
  * take it only through the lowest matching identifier among them. */
 static int replay_designated(const struct fmq_sub *h, const char *topic) {
-  for (const struct fmq_sub *sub = h->conn->subs; sub != NULL; sub = sub->conn_next)
+  const struct fmq_sub *sub;
+  LIST_FOREACH(sub, &h->conn->subs, conn_link)
     if (sub != h && sub->replay == h->replay && sub->dtype == h->dtype &&
         sub->filter->subid < h->filter->subid && fmq_topic_matches(sub->filter->text, topic))
       return 0;
@@ -680,7 +646,8 @@ static int replay_designated(const struct fmq_sub *h, const char *topic) {
 
 static void route_replay(struct fmq_session *s, const struct fmq_mqtt_event *ev,
                          const struct fmq_filter *f) {
-  for (const struct fmq_sub *h = f->holders; h != NULL; h = h->filter_next)
+  const struct fmq_sub *h;
+  LIST_FOREACH(h, &f->holders, filter_link)
     if (h->replay != 0 && replay_designated(h, ev->topic))
       deliver(s, ev, h->conn, h->dtype);
 }
@@ -690,7 +657,8 @@ static void route_live_by_subid(struct fmq_session *s, const struct fmq_mqtt_eve
   /* A client with one filter needs no choosing: the copy came through it.
    * That is the common case, and it keeps topic matching off the
    * per-recipient path. */
-  for (const struct fmq_sub *h = f->holders; h != NULL; h = h->filter_next)
+  const struct fmq_sub *h;
+  LIST_FOREACH(h, &f->holders, filter_link)
     if (h->live &&
         (h->conn->nsubs == 1 || designated_subid(h->conn, h->dtype, ev->topic) == f->subid))
       deliver(s, ev, h->conn, h->dtype);
@@ -704,7 +672,8 @@ struct route_ctx {
 static void route_live_visit(void *value, void *arg) {
   const struct fmq_filter *f = value;
   struct route_ctx *ctx = arg;
-  for (const struct fmq_sub *h = f->holders; h != NULL; h = h->filter_next)
+  const struct fmq_sub *h;
+  LIST_FOREACH(h, &f->holders, filter_link)
     if (h->live)
       deliver(ctx->s, ctx->ev, h->conn, h->dtype);
 }
@@ -788,8 +757,8 @@ static void on_message(struct fmq_session *s, struct fmq_mqtt_event *ev) {
 /* --- broker status --- */
 
 static void broadcast(struct fmq_session *s, struct fmq_buf *frame) {
-  for (struct fmq_conn *c = s->server->conns, *next; c != NULL; c = next) {
-    next = c->next;
+  for (struct fmq_conn *c = LIST_FIRST(&s->server->conns), *next; c != NULL; c = next) {
+    next = LIST_NEXT(c, link);
     if (c->state == FMQ_CONN_OPEN)
       session_send(c, fmq_buf_ref(frame));
   }
@@ -826,7 +795,8 @@ static void on_lost(struct fmq_session *s, const char *cause) {
       continue;
     f->broker_qos = -1;
     f->request = FILTER_IDLE;
-    for (struct fmq_sub *h = f->holders; h != NULL; h = h->filter_next) {
+    struct fmq_sub *h;
+    LIST_FOREACH(h, &f->holders, filter_link) {
       h->request = 0;
       h->want_retained = 1;
       h->replay = 0;
@@ -910,6 +880,7 @@ int fmq_session_init(struct fmq_session *s, struct fmq_server *server,
   s->config = config;
   s->next_subid = 1; /* identifier 0 is not allowed */
   s->max_qos = 2;
+  TAILQ_INIT(&s->pubs);
   fmq_trie_init(&s->filters);
   s->status_up = fmq_client_encode_status(1);
   s->status_down = fmq_client_encode_status(0);
@@ -946,8 +917,8 @@ void fmq_session_close(struct fmq_session *s) {
   for (uint32_t i = 0; i < s->subid_cap; i++)
     if (s->by_subid[i] != NULL)
       filter_free(s, s->by_subid[i]);
-  while (s->pubs != NULL)
-    pub_free(s, s->pubs);
+  while (!TAILQ_EMPTY(&s->pubs))
+    pub_free(s, TAILQ_FIRST(&s->pubs));
   fmq_trie_close(&s->filters);
   free(s->by_subid);
   free(s->free_subids);

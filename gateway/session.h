@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 /* The gateway's one shared broker session: which client holds which filter,
  * one broker subscription per distinct filter (reference-counted, at the
@@ -39,8 +40,8 @@ struct fmq_sub {
   struct fmq_conn *conn;
   uint32_t origin;        /* 0: a plain subscribe; else the mapping's index + 1 */
   uint32_t dtype;         /* delivery type: index into session->dtypes */
-  struct fmq_sub *filter_prev, *filter_next;
-  struct fmq_sub *conn_prev, *conn_next;
+  LIST_ENTRY(fmq_sub) filter_link;
+  LIST_ENTRY(fmq_sub) conn_link;
   struct fmq_reply *replies;
   uint32_t nreplies, replies_cap;
   uint32_t request;       /* the broker request it waits for; 0: none */
@@ -56,8 +57,8 @@ struct fmq_pub {
   struct fmq_conn *conn;  /* NULL once the client left */
   json_t *id;             /* owned reference, or NULL */
   int held;               /* made while the broker was down: counts against offline_buffer */
-  struct fmq_pub *prev, *next;           /* session->pubs */
-  struct fmq_pub *conn_prev, *conn_next; /* conn->pubs */
+  TAILQ_ENTRY(fmq_pub) link;      /* session->pubs */
+  LIST_ENTRY(fmq_pub) conn_link;  /* conn->pubs */
 };
 
 struct fmq_session {
@@ -72,7 +73,7 @@ struct fmq_session {
   uint32_t next_request;
   uint32_t next_marker, batch_marker; /* SUBACK audiences; see route_replay */
   uintptr_t next_pub_token;
-  struct fmq_pub *pubs, *pubs_tail;   /* in sending order */
+  TAILQ_HEAD(, fmq_pub) pubs;         /* in sending order */
   uint64_t held;                      /* pubs made while down, not yet answered */
   struct fmq_filter *last_suback;     /* whose retained replays follow (no identifiers) */
   /* The copies of one MQTT message, arriving back to back: one delivery. */
@@ -87,7 +88,7 @@ struct fmq_session {
   uint32_t ndtypes;
   uint32_t *mapping_dtype;            /* per mapping: its delivery type */
   int depth;                          /* nesting of session work; see session_leave */
-  struct fmq_conn *releasing;         /* connections to release when depth returns to 0 */
+  SLIST_HEAD(, fmq_conn) releasing;   /* connections to release when depth returns to 0 */
   int up;                             /* the broker connection is up */
   int max_qos;                        /* the broker's Maximum QoS (MQTT 5 CONNACK) */
   int stopped;
