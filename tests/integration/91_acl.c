@@ -155,29 +155,6 @@ static void expect_forbidden_publish(int fd, const char *topic, const char *id) 
   fmqt_expect_error(fd, "forbidden", id, T, topic);
 }
 
-/* A binary-frame publish (u16 topic length, topic, payload). */
-static void send_binary_publish(int fd, const char *topic, const char *payload) {
-  uint8_t frame[512];
-  size_t tlen = strlen(topic), plen = strlen(payload);
-  assert_true(2 + tlen + plen <= sizeof frame);
-  frame[0] = (uint8_t)(tlen >> 8);
-  frame[1] = (uint8_t)tlen;
-  memcpy(frame + 2, topic, tlen);
-  memcpy(frame + 2 + tlen, payload, plen);
-  fmqt_ws_send(fd, 1, 0x2, frame, 2 + tlen + plen);
-}
-
-/* Asserts the observer got exactly want, in order, and nothing more within
- * QUIET_MS. */
-static void assert_observed(const struct fmqt_sub *s, const struct fmqt_sub_want *want,
-                            size_t n) {
-  fmqt_sub_expect(s, want, n, T);
-  size_t got = fmqt_sub_wait(s, n + 1, QUIET_MS);
-  if (got != n) {
-    fail_msg("mosquitto_sub got %zu messages, want %zu", got, n);
-  }
-}
-
 static void observe(struct fmqt_sub *s, void **state, const char *filter) {
   fmqt_sub_start(s, fmqt_fixture_broker(state), (const char *const[]){filter, NULL}, 1,
                  "mqttv5");
@@ -221,15 +198,15 @@ static void publishing_must_be_covered_by_a_pattern(void **state) {
   expect_forbidden_publish(fd, "devices/alice/other", "p2");
   expect_forbidden_publish(fd, "devices/alice/commands/x", "p3");
   expect_forbidden_publish(fd, "devices/alice", "p4");
-  send_binary_publish(fd, "devices/bob/commands", "binary, refused");
+  fmqt_send_binary_publish(fd, "devices/bob/commands", "binary, refused", 15);
   fmqt_expect_error(fd, "forbidden", NULL, T, "a binary publish to devices/bob/commands");
   fmqt_publish_text(fd, "devices/alice/commands", "allowed", 1, 0, "ok");
   fmqt_expect_puback(fd, "ok", T);
-  send_binary_publish(fd, "devices/alice/commands", "binary, allowed");
+  fmqt_send_binary_publish(fd, "devices/alice/commands", "binary, allowed", 15);
   fmqt_ws_assert_json_ping(fd, "after-binary", T);
   static const struct fmqt_sub_want want[] = {{"devices/alice/commands", "allowed", 1, 0},
                                               {"devices/alice/commands", "binary, allowed", 0, 0}};
-  assert_observed(&obs, want, 2);
+  fmqt_sub_expect_only(&obs, want, 2, T, QUIET_MS);
   fmqt_sub_stop(&obs);
   fmqt_ws_close_cleanly(fd, 1000);
 }
@@ -263,7 +240,7 @@ static void an_entry_without_lists_allows_everything(void **state) {
   fmqt_publish_text(fd, "any/where/at/all", "root", 1, 0, "p");
   expect_puback_and_message(fd, "p", "any/where/at/all", "root");
   static const struct fmqt_sub_want want[] = {{"any/where/at/all", "root", 1, 0}};
-  assert_observed(&obs, want, 1);
+  fmqt_sub_expect_only(&obs, want, 1, T, QUIET_MS);
   fmqt_sub_stop(&obs);
   fmqt_ws_close_cleanly(fd, 1000);
 }
@@ -275,7 +252,7 @@ static void empty_lists_allow_nothing(void **state) {
   expect_forbidden_subscribe(fd, "x", "s1");
   expect_forbidden_subscribe(fd, "#", "s2");
   expect_forbidden_publish(fd, "x", "p1");
-  assert_observed(&obs, NULL, 0);
+  fmqt_sub_expect_only(&obs, NULL, 0, T, QUIET_MS);
   fmqt_sub_stop(&obs);
   fmqt_ws_close_cleanly(fd, 1000);
 }
@@ -306,7 +283,7 @@ static void the_ferrymq_claim_decides_with_user_and_client_id(void **state) {
   expect_puback_and_message(fd, "ok2", "clients/dev-42/up", "up");
   static const struct fmqt_sub_want want[] = {{"rooms/dave/out", "hello", 1, 0},
                                               {"clients/dev-42/up", "up", 1, 0}};
-  assert_observed(&obs, want, 2);
+  fmqt_sub_expect_only(&obs, want, 2, T, QUIET_MS);
   fmqt_mqtt_pub_text(b, "rooms/eve/x", "eve's", 0, 0);
   fmqt_mqtt_pub_text(b, "clients/dev-42/status", "mine", 0, 0);
   fmqt_expect_message(fd, "clients/dev-42/status", "mine", 0, 0, T);
@@ -336,7 +313,7 @@ static void a_claim_lacking_a_list_allows_nothing_there(void **state) {
   fmqt_publish_text(fd, "x/a", "allowed", 1, 0, "p2");
   fmqt_expect_puback(fd, "p2", T);
   static const struct fmqt_sub_want want[] = {{"x/a", "allowed", 1, 0}};
-  assert_observed(&obs, want, 1);
+  fmqt_sub_expect_only(&obs, want, 1, T, QUIET_MS);
   fmqt_ws_close_cleanly(fd, 1000);
   fmqt_sub_stop(&obs);
 }
@@ -348,7 +325,7 @@ static void without_the_claim_nothing_is_allowed_by_default(void **state) {
   expect_forbidden_subscribe(fd, "a", "s1");
   expect_forbidden_subscribe(fd, "users/frank/#", "s2");
   expect_forbidden_publish(fd, "a", "p1");
-  assert_observed(&obs, NULL, 0);
+  fmqt_sub_expect_only(&obs, NULL, 0, T, QUIET_MS);
   fmqt_ws_close_cleanly(fd, 1000);
   char *token = make_jwt("frank", "");
   assert_forbidden_upgrade(state, "/mqtt?topic=a", token);
@@ -376,7 +353,7 @@ static void without_the_claim_the_defaults_apply(void **state) {
   expect_forbidden_subscribe(fd, "users/carol/#", "f4");
   expect_forbidden_publish(fd, "public/in", "p3");
   static const struct fmqt_sub_want want[] = {{"public/in", "default publish", 1, 0}};
-  assert_observed(&obs, want, 1);
+  fmqt_sub_expect_only(&obs, want, 1, T, QUIET_MS);
   fmqt_ws_close_cleanly(fd, 1000);
   fmqt_sub_stop(&obs);
 }

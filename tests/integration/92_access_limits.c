@@ -86,28 +86,6 @@ static void assert_admitted(void **state, const char *path, const char *extra) {
   fmqt_ws_close_cleanly(fd, 1000);
 }
 
-static void send_binary_publish(int fd, const char *topic, const char *payload) {
-  uint8_t frame[512];
-  size_t tlen = strlen(topic), plen = strlen(payload);
-  assert_true(2 + tlen + plen <= sizeof frame);
-  frame[0] = (uint8_t)(tlen >> 8);
-  frame[1] = (uint8_t)tlen;
-  memcpy(frame + 2, topic, tlen);
-  memcpy(frame + 2 + tlen, payload, plen);
-  fmqt_ws_send(fd, 1, 0x2, frame, 2 + tlen + plen);
-}
-
-/* Asserts the observer got exactly want, in order, and nothing more within
- * QUIET_MS. */
-static void assert_observed(const struct fmqt_sub *s, const struct fmqt_sub_want *want,
-                            size_t n) {
-  fmqt_sub_expect(s, want, n, T);
-  size_t got = fmqt_sub_wait(s, n + 1, QUIET_MS);
-  if (got != n) {
-    fail_msg("mosquitto_sub got %zu messages, want %zu", got, n);
-  }
-}
-
 /* --- allowed_origins --- */
 
 static void only_listed_origins_are_admitted(void **state) {
@@ -301,13 +279,13 @@ static void binary_frames_count_and_control_frames_do_not(void **state) {
       {"rate/1", "counted", 0, 0}, {"rate/2", "counted", 0, 0}, {"rate/3", "counted", 0, 0},
       {"rate/4", "counted", 0, 0}, {"rate/5", "counted", 0, 0}};
   for (int i = 0; i < 5; i++) {
-    send_binary_publish(fd, want[i].topic, want[i].text);
+    fmqt_send_binary_publish(fd, want[i].topic, want[i].text, strlen(want[i].text));
   }
-  send_binary_publish(fd, "rate/6", "refused");
+  fmqt_send_binary_publish(fd, "rate/6", "refused", 7);
   fmqt_expect_error(fd, "rate_limited", NULL, T, "a sixth binary publish");
   fmqt_sendf(fd, "{\"type\":\"ping\",\"id\":\"text\"}");
   fmqt_expect_error(fd, "rate_limited", "text", T, "a ping after five binary publishes");
-  assert_observed(&obs, want, 5);
+  fmqt_sub_expect_only(&obs, want, 5, T, QUIET_MS);
   fmqt_sub_stop(&obs);
   fmqt_ws_close_cleanly(fd, 1000);
 }
@@ -401,7 +379,7 @@ static void topics_deeper_than_max_topic_levels_are_invalid(void **state) {
   }
   fmqt_publish_text(fd, "a/b/c/d/e/f", "too deep", 1, 0, "deep-pub");
   fmqt_expect_error(fd, "invalid_topic", "deep-pub", T, "a 6-level publish");
-  send_binary_publish(fd, "a/b/c/d/e/f", "too deep");
+  fmqt_send_binary_publish(fd, "a/b/c/d/e/f", "too deep", 8);
   fmqt_expect_error(fd, "invalid_topic", NULL, T, "a 6-level binary publish");
   for (size_t i = 0; i < sizeof deep_filters / sizeof deep_filters[0]; i++) {
     assert_int_equal(fmqt_broker_subscribes_since(fmqt_fixture_broker(state), 0, gw_id(state),
@@ -414,7 +392,7 @@ static void topics_deeper_than_max_topic_levels_are_invalid(void **state) {
   fmqt_publish_text(fd, "a/b/c/d/e", "five", 0, 0, NULL);
   fmqt_expect_message(fd, "a/b/c/d/e", "five", 0, 0, T);
   static const struct fmqt_sub_want want[] = {{"a/b/c/d/e", "five", 0, 0}};
-  assert_observed(&obs, want, 1);
+  fmqt_sub_expect_only(&obs, want, 1, T, QUIET_MS);
   fmqt_sub_stop(&obs);
   fmqt_ws_close_cleanly(fd, 1000);
 }

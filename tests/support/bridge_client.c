@@ -426,3 +426,17 @@ void fmqt_expect_unsubscribed_topics(int fd, const char *const *topics, size_t n
   }
   json_decref(v);
 }
+
+void fmqt_send_binary_publish(int fd, const char *topic, const void *payload, size_t len) {
+  size_t tlen = strlen(topic);
+  uint8_t *frame = malloc(2 + tlen + len);
+  assert_non_null(frame);
+  assert_true(tlen <= 0xffff);
+  frame[0] = (uint8_t)(tlen >> 8);
+  frame[1] = (uint8_t)tlen;
+  memcpy(frame + 2, topic, tlen);
+  if (len > 0)
+    memcpy(frame + 2 + tlen, payload, len);
+  fmqt_ws_send(fd, 1, 0x2, frame, 2 + tlen + len);
+  free(frame);
+}

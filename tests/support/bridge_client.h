@@ -39,6 +39,9 @@ void fmqt_unsubscribe(int fd, const char *topic, const char *id);
 void fmqt_publish_text(int fd, const char *topic, const char *text, int qos, int retain,
                        const char *id);
 /* Expects {"type":"puback","id":id}. */
+/* Sends a binary-frame publish (protocol-v1 section 2): u16 big-endian
+ * topic length, topic, payload. */
+void fmqt_send_binary_publish(int fd, const char *topic, const void *payload, size_t len);
 void fmqt_expect_puback(int fd, const char *id, int timeout_ms);
 /* Asserts v is {"type":"error","code":code,"message":string,"id":id}. */
 void fmqt_assert_error(const json_t *v, const char *code, const char *id, const char *what);

@@ -512,3 +512,11 @@ void fmqt_sub_expect(const struct fmqt_sub *s, const struct fmqt_sub_want *want,
   }
   fmqt_sub_msgs_free(msgs, got);
 }
+
+void fmqt_sub_expect_only(const struct fmqt_sub *s, const struct fmqt_sub_want *want, size_t n,
+                          int timeout_ms, int quiet_ms) {
+  fmqt_sub_expect(s, want, n, timeout_ms);
+  size_t got = fmqt_sub_wait(s, n + 1, quiet_ms);
+  if (got != n)
+    fail_msg("mosquitto_sub %s got %zu messages, want %zu", s->client_id, got, n);
+}

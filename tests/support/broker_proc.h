@@ -137,5 +137,8 @@ struct fmqt_sub_want {
  * exactly want[0..n), in order (more messages than n fail too). */
 void fmqt_sub_expect(const struct fmqt_sub *s, const struct fmqt_sub_want *want, size_t n,
                      int timeout_ms);
+/* fmqt_sub_expect, then fails when one more message arrives within quiet_ms. */
+void fmqt_sub_expect_only(const struct fmqt_sub *s, const struct fmqt_sub_want *want, size_t n,
+                          int timeout_ms, int quiet_ms);
 
 #endif
