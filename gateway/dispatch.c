@@ -108,14 +108,9 @@ static void dispatch_mapped_publish(struct fmq_conn *c, const struct fmq_mapping
       fmq_conn_send_error(c, FMQ_CE_BAD_REQUEST, why, msg->id);
       return;
     }
-    if (json_is_string(v)) {
-      pub.payload = (const uint8_t *)json_string_value(v);
-      pub.payload_len = json_string_length(v);
-    } else if ((pub.payload_owned = fmq_client_json_text(v, &pub.payload_len)) == NULL) {
+    if (fmq_client_set_payload(&pub, v) != 0) {
       fmq_conn_send_error(c, FMQ_CE_INTERNAL, "out of memory", msg->id);
       return;
-    } else {
-      pub.payload = pub.payload_owned;
     }
   }
   dispatch_publish(c, &pub);

@@ -1,5 +1,6 @@
 #include "client_proto.h"
 
+#include "error.h"
 #include "topic.h"
 #include "utf8.h"
 #include "ws_frame.h"
@@ -128,19 +129,27 @@ static int client_parse_payload(struct fmq_client_msg *m, struct fmq_client_erro
   if ((payload == NULL) == (b64 == NULL))
     return client_fail(err, FMQ_CE_BAD_REQUEST,
                        "exactly one of \"payload\" and \"payload_b64\" is required");
-  if (json_is_string(payload)) {
-    m->payload = (const uint8_t *)json_string_value(payload);
-    m->payload_len = json_string_length(payload);
-  } else if (payload != NULL) {
-    m->payload_owned = fmq_client_json_text(payload, &m->payload_len);
-    if (m->payload_owned == NULL)
+  if (payload != NULL) {
+    if (fmq_client_set_payload(m, payload) != 0)
       return client_fail(err, FMQ_CE_INTERNAL, "out of memory");
-    m->payload = m->payload_owned;
   } else if (json_is_string(b64)) {
     return client_base64_decode(json_string_value(b64), json_string_length(b64), m, err);
   } else {
     return client_fail(err, FMQ_CE_BAD_REQUEST, "\"payload_b64\" is not a string");
   }
+  return 0;
+}
+
+int fmq_client_set_payload(struct fmq_client_msg *m, const json_t *value) {
+  if (json_is_string(value)) {
+    m->payload = (const uint8_t *)json_string_value(value);
+    m->payload_len = json_string_length(value);
+    return 0;
+  }
+  m->payload_owned = fmq_client_json_text(value, &m->payload_len);
+  if (m->payload_owned == NULL)
+    return FMQ_ENOMEM;
+  m->payload = m->payload_owned;
   return 0;
 }
 

@@ -88,6 +88,10 @@ void fmq_client_msg_close(struct fmq_client_msg *m);
 
 const char *fmq_client_error_name(enum fmq_client_error_code code);
 
+/* Sets m's payload from a publish's "payload" value (borrowed; it must
+ * outlive m): a string's UTF-8 bytes, any other value's compact JSON text
+ * (in payload_owned). Returns 0 or FMQ_ENOMEM. */
+int fmq_client_set_payload(struct fmq_client_msg *m, const json_t *value);
 /* The compact JSON text of any value, numbers in the fewest digits that
  * read back the same (a publish's non-string "payload"). Returns a new
  * buffer (not NUL-terminated, the caller frees it) of *len bytes, or NULL

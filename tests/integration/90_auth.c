@@ -163,6 +163,23 @@ static void assert_unauthorized(void **state, const char *path, const char *extr
   }
 }
 
+/* Connects with token in the query and then in a Bearer header. */
+static void assert_admitted_both_ways(void **state, const char *token) {
+  char *path = token_path(token), *header = bearer(token);
+  assert_admitted(state, path, "");
+  assert_admitted(state, "/mqtt", header);
+  free(path);
+  free(header);
+}
+
+static void assert_unauthorized_both_ways(void **state, const char *token, const char *what) {
+  char *path = token_path(token), *header = bearer(token);
+  assert_unauthorized(state, path, "", token, what);
+  assert_unauthorized(state, "/mqtt", header, token, what);
+  free(path);
+  free(header);
+}
+
 /* Checks that a client admitted on path can subscribe and receives what an
  * MQTT client publishes: the connection is really usable. */
 static void assert_usable(void **state, const char *path, const char *extra) {
@@ -195,14 +212,8 @@ static char *hs256(const char *claims_text) {
 
 static void configured_tokens_are_admitted_from_the_query_or_the_header(void **state) {
   static const char *const tokens[] = {PLAIN_TOKEN, HASHED_TOKEN, at_max};
-  for (size_t i = 0; i < sizeof tokens / sizeof tokens[0]; i++) {
-    char *path = token_path(tokens[i]);
-    char *header = bearer(tokens[i]);
-    assert_admitted(state, path, "");
-    assert_admitted(state, "/mqtt", header);
-    free(path);
-    free(header);
-  }
+  for (size_t i = 0; i < sizeof tokens / sizeof tokens[0]; i++)
+    assert_admitted_both_ways(state, tokens[i]);
   /* The scheme is case-insensitive (RFC 7235 section 2.1). */
   assert_admitted(state, "/mqtt", "Authorization: bearer " HASHED_TOKEN "\r\n");
 }
@@ -214,25 +225,14 @@ static void wrong_missing_or_oversized_tokens_get_401(void **state) {
       "not-a-configured-token", "hashed-tok-K9vW2", "hashed-tok-K9vW2mX", "HASHED-TOK-K9VW2M",
       "pl@in/tok=3n", "alice",
   };
-  for (size_t i = 0; i < sizeof wrong / sizeof wrong[0]; i++) {
-    char *header = bearer(wrong[i]);
-    path = token_path(wrong[i]);
-    assert_unauthorized(state, path, "", wrong[i], wrong[i]);
-    assert_unauthorized(state, "/mqtt", header, wrong[i], wrong[i]);
-    free(path);
-    free(header);
-  }
+  for (size_t i = 0; i < sizeof wrong / sizeof wrong[0]; i++)
+    assert_unauthorized_both_ways(state, wrong[i], wrong[i]);
   /* A digest entry is matched by the token, never by its digest. */
   path = token_path(literal_digest);
   assert_unauthorized(state, path, "", NULL, "the digest itself");
   free(path);
   /* A configured token one byte over max_token_size is refused unread. */
-  path = token_path(over_max);
-  assert_unauthorized(state, path, "", over_max, "a token over max_token_size");
-  free(path);
-  char *header = bearer(over_max);
-  assert_unauthorized(state, "/mqtt", header, over_max, "a header token over max_token_size");
-  free(header);
+  assert_unauthorized_both_ways(state, over_max, "a token over max_token_size");
   assert_unauthorized(state, "/mqtt", "", NULL, "no credentials");
   assert_unauthorized(state, "/mqtt?token=", "", NULL, "an empty token");
   assert_unauthorized(state, "/mqtt?topic=a", "", NULL, "a topic but no token");
@@ -261,17 +261,9 @@ static void the_header_wins_over_the_query(void **state) {
 static void tokens_never_reach_the_log(void **state) {
   struct fmqt_gateway *gw = fmqt_fixture_gateway(state);
   static const char bad[] = "Zq7-bad-token-never-logged-Xv3";
-  char *path = token_path(PLAIN_TOKEN), *header = bearer(HASHED_TOKEN);
-  assert_admitted(state, path, "");
-  assert_admitted(state, "/mqtt", header);
-  free(path);
-  free(header);
-  path = token_path(bad);
-  header = bearer(bad);
-  assert_unauthorized(state, path, "", bad, "bad query token");
-  assert_unauthorized(state, "/mqtt", header, bad, "bad header token");
-  free(path);
-  free(header);
+  assert_admitted_both_ways(state, PLAIN_TOKEN);
+  assert_admitted_both_ways(state, HASHED_TOKEN);
+  assert_unauthorized_both_ways(state, bad, "bad token");
   fmqt_assert_serving(fmqt_fixture_port(state), "/mqtt?token=" HASHED_TOKEN);
   /* The refusals were logged: the test looks at a log that saw them. */
   assert_true(fmqt_gateway_wait_log(gw, "401", T));
@@ -376,12 +368,7 @@ static void invalid_jwts_get_401(void **state) {
   cases[n++] = (struct jwt_case){"not a JWT", strdup("a.b.c")};
 
   for (size_t i = 0; i < n; i++) {
-    char *path = token_path(cases[i].jwt);
-    char *header = bearer(cases[i].jwt);
-    assert_unauthorized(state, path, "", cases[i].jwt, cases[i].what);
-    assert_unauthorized(state, "/mqtt", header, cases[i].jwt, cases[i].what);
-    free(path);
-    free(header);
+    assert_unauthorized_both_ways(state, cases[i].jwt, cases[i].what);
     free(cases[i].jwt);
   }
   char *path = token_path(good);
@@ -402,17 +389,8 @@ static void jwts_never_reach_the_log(void **state) {
   char *good = hs256(c);
   claims(c, sizeof c, ISSUER, "\"" AUDIENCE "\"", 3600, ",\"jti\":\"bad-9Wx\"");
   char *bad = fmqt_jwt(dir, "HS256", NULL, c, "a-secret-the-gateway-does-not-know");
-  char *path = token_path(good), *header = bearer(good);
-  assert_admitted(state, path, "");
-  assert_admitted(state, "/mqtt", header);
-  free(path);
-  free(header);
-  path = token_path(bad);
-  header = bearer(bad);
-  assert_unauthorized(state, path, "", bad, "bad jwt in the query");
-  assert_unauthorized(state, "/mqtt", header, bad, "bad jwt in the header");
-  free(path);
-  free(header);
+  assert_admitted_both_ways(state, good);
+  assert_unauthorized_both_ways(state, bad, "bad jwt");
   assert_true(fmqt_gateway_wait_log(gw, "401", T));
   const char *const secrets[] = {good, bad, strrchr(good, '.') + 1, strrchr(bad, '.') + 1};
   for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++) {
