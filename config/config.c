@@ -90,6 +90,7 @@ const struct fmq_option fmq_config_options[] = {
     SIZE(websocket.max_header_size, "16KiB", KIB, MIB),
     SIZE(websocket.outbound_queue_limit, "1MiB", KIB, GIB),
     UINT(websocket.max_subscriptions, "100", 1, 1000000, 0),
+    UINT(websocket.max_fragments, "1024", 1, 1000000, 0),
     STRINGS(websocket.allowed_origins, "", NULL, normalize_origin),
     UINT(limits.max_connections, "100000", 1, 10000000, 0),
     UINT(limits.max_connections_per_ip, "0", 1, 10000000, FMQ_OPT_ZERO_OFF),

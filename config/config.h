@@ -79,6 +79,7 @@ struct fmq_config {
     uint64_t max_header_size;
     uint64_t outbound_queue_limit;
     uint64_t max_subscriptions;     /* per connection */
+    uint64_t max_fragments;         /* data frames in one message */
     /* Normalised by fmq_origin_normalize ("https://example.com:443");
      * empty: any Origin, or none, is accepted. */
     struct fmq_strv allowed_origins;

@@ -232,7 +232,8 @@ int fmq_conn_accept(struct fmq_listener *listener) {
   c->listener = listener;
   c->id = ++s->next_conn_id;
   fmq_http_request_init(c->http, s->config->websocket.max_header_size);
-  fmq_ws_reader_init(&c->reader, s->config->websocket.max_message_size);
+  fmq_ws_reader_init(&c->reader, s->config->websocket.max_message_size,
+                     (uint32_t)s->config->websocket.max_fragments);
   fmq_outq_init(&c->outq);
 
   int rc = uv_accept((uv_stream_t *)&listener->tcp, (uv_stream_t *)&c->tcp);
@@ -456,9 +457,9 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   }
   if (c->state != FMQ_CONN_OPEN && c->state != FMQ_CONN_CLOSING)
     return;
-  uint64_t frames = c->reader.frames;
+  uint64_t activity = c->reader.activity;
   conn_read_frames(c, p, len);
-  if (c->state == FMQ_CONN_OPEN && c->reader.frames != frames)
+  if (c->state == FMQ_CONN_OPEN && c->reader.activity != activity)
     fmq_server_arm(c->server, &c->server->idle_deadlines, &c->deadline);
 }
 

@@ -15,6 +15,7 @@ const char *fmq_strerror(int err) {
   case FMQ_EAUTH: return "credentials refused";
   case FMQ_ETOOBIG: return "message too big";
   case FMQ_EHEADERS: return "request header fields too large";
+  case FMQ_EFRAGMENTS: return "too many fragments";
   case FMQ_ENOMEM: return "out of memory";
   case FMQ_ESPACE: return "buffer too small";
   }

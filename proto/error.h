@@ -19,6 +19,7 @@ enum fmq_err {
 
   FMQ_ETOOBIG = -10200,          /* message over max_message_size (1009) */
   FMQ_EHEADERS = -10201,         /* header block over max_header_size (431) */
+  FMQ_EFRAGMENTS = -10202,       /* message of more than max_fragments frames (1009) */
 
   FMQ_ENOMEM = -10300,
   FMQ_ESPACE = -10301            /* caller's buffer too small */

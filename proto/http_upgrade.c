@@ -22,24 +22,33 @@ static int http_fail(struct fmq_http_request *r, int err) {
   return HPE_USER;
 }
 
-/* Every byte appended is a byte of the head, and feed never lets more than
- * max_header_size of those through, so the arena stays within it. */
-static int http_append(struct fmq_http_request *r, const char *at, size_t n) {
-  if (n > r->cap - r->len) {
-    size_t need = (size_t)r->len + n;
-    size_t cap = r->cap ? 2 * (size_t)r->cap : FMQ_HTTP_ARENA_MIN;
-    char *buf;
+/* Grows the arena to hold `need` bytes: doubling, but never past
+ * max_header_size unless need itself is. */
+static int http_arena_reserve(struct fmq_http_request *r, size_t need) {
+  size_t cap = r->cap ? 2 * (size_t)r->cap : FMQ_HTTP_ARENA_MIN;
+  char *buf;
 
-    if (cap > r->max_header_size)
-      cap = r->max_header_size;
-    if (cap < need)
-      cap = need;
-    buf = realloc(r->buf, cap);
-    if (buf == NULL)
-      return http_fail(r, FMQ_ENOMEM);
-    r->buf = buf;
-    r->cap = (uint32_t)cap;
-  }
+  if (need <= r->cap)
+    return 0;
+  if (cap > r->max_header_size)
+    cap = r->max_header_size;
+  if (cap < need)
+    cap = need;
+  buf = realloc(r->buf, cap);
+  if (buf == NULL)
+    return FMQ_ENOMEM;
+  r->buf = buf;
+  r->cap = (uint32_t)cap;
+  return 0;
+}
+
+/* Every byte appended is a byte of the head, and feed never lets more than
+ * max_header_size of those through, so the arena stays within it. llhttp
+ * reports empty spans too (the empty target of "CONNECT \r"); the arena
+ * exists before the first callback, so they need no case of their own. */
+static int http_append(struct fmq_http_request *r, const char *at, size_t n) {
+  if (http_arena_reserve(r, (size_t)r->len + n) != 0)
+    return http_fail(r, FMQ_ENOMEM);
   memcpy(r->buf + r->len, at, n);
   r->len += (uint32_t)n;
   return 0;
@@ -162,6 +171,12 @@ int fmq_http_request_feed(struct fmq_http_request *r, const uint8_t *buf, size_t
     return r->error;
   if (r->complete)
     return 0;
+  /* Offsets into the arena are taken from the first callback on, so it
+   * exists before llhttp runs; an unfed request still owns nothing. */
+  if (len > 0 && http_arena_reserve(r, 1) != 0) {
+    r->error = FMQ_ENOMEM;
+    return r->error;
+  }
 
   for (;;) {
     size_t n = len - off;

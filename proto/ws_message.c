@@ -8,10 +8,11 @@
 #define WS_MSG_MIN_CAP 1024
 #define WS_CLOSE_REASON_MAX (FMQ_WS_CONTROL_MAX - 2)
 
-void fmq_ws_reader_init(struct fmq_ws_reader *r, size_t max_message_size) {
+void fmq_ws_reader_init(struct fmq_ws_reader *r, size_t max_message_size, uint32_t max_fragments) {
   memset(r, 0, sizeof(*r));
   fmq_frame_decoder_init(&r->frame, max_message_size, 1);
   r->max_message_size = max_message_size;
+  r->max_fragments = max_fragments;
   fmq_utf8_init(&r->utf8);
 }
 
@@ -72,12 +73,16 @@ static int reader_header(struct fmq_ws_reader *r, uint8_t *rest, size_t rest_len
     if (h->opcode == FMQ_WS_CONTINUATION) {
       if (r->msg_opcode == 0)
         return FMQ_EPROTO;
+      if (r->msg_frames == r->max_fragments)
+        return FMQ_EFRAGMENTS;
+      r->msg_frames++;
     } else {
       if (r->msg_opcode != 0)
         return FMQ_EPROTO;
       /* r->utf8 needs no reset: a delivered text message ended on a
        * code point boundary, and an error ends the reader. */
       r->msg_opcode = h->opcode;
+      r->msg_frames = 1;
     }
     /* One frame over the limit was refused by the decoder; this catches
      * fragments adding up to more. */
@@ -179,7 +184,9 @@ int fmq_ws_reader_feed(struct fmq_ws_reader *r, uint8_t *buf, size_t len,
       rc = reader_payload(r, fev.data, fev.len);
       break;
     case FMQ_FRAME_END:
-      r->frames++;
+      if (fmq_ws_opcode_is_control(r->frame.header.opcode) || r->frame.header.fin ||
+          r->frame.header.length > 0)
+        r->activity++;
       rc = reader_end(r, ev);
       break;
     }
@@ -199,7 +206,8 @@ uint16_t fmq_ws_close_code_for(int err) {
   switch (err) {
   case FMQ_EPROTO: return 1002;
   case FMQ_EUTF8: return 1007;
-  case FMQ_ETOOBIG: return 1009;
+  case FMQ_ETOOBIG:
+  case FMQ_EFRAGMENTS: return 1009;
   default: return 1011;
   }
 }

@@ -37,6 +37,8 @@ struct fmq_ws_event {
 struct fmq_ws_reader {
   struct fmq_frame_decoder frame;
   size_t max_message_size;
+  uint32_t max_fragments;    /* data frames one message may take */
+  uint32_t msg_frames;       /* data frames of the open message so far */
   uint8_t msg_opcode;        /* TEXT/BINARY while a message is open, else 0 */
   struct fmq_utf8 utf8;
   uint8_t *msg;              /* owned; NULL unless a message spans reads */
@@ -45,10 +47,15 @@ struct fmq_ws_reader {
                                 NULL when it is copied */
   uint8_t ctl[FMQ_WS_CONTROL_MAX];
   uint8_t ctl_len;
-  uint64_t frames;           /* complete frames read so far: liveness counts frames, not bytes */
+  /* Complete frames read so far that show the peer is alive: liveness
+   * counts frames, not bytes, and not the empty fragments that neither carry
+   * data nor end a message (a client could send those forever). */
+  uint64_t activity;
 };
 
-void fmq_ws_reader_init(struct fmq_ws_reader *r, size_t max_message_size);
+/* max_fragments (at least 1) bounds the data frames of one message, so that
+ * empty fragments cannot keep a message open forever. */
+void fmq_ws_reader_init(struct fmq_ws_reader *r, size_t max_message_size, uint32_t max_fragments);
 /* Frees what the reader owns; it may be initialised again afterwards. */
 void fmq_ws_reader_close(struct fmq_ws_reader *r);
 
@@ -56,7 +63,8 @@ void fmq_ws_reader_close(struct fmq_ws_reader *r);
  * *consumed and fills *ev with at most one event; call again with the rest
  * until everything is consumed. Returns 0, or a negative error after which
  * the connection must be failed with fmq_ws_close_code_for(error):
- * FMQ_EPROTO 1002, FMQ_EUTF8 1007, FMQ_ETOOBIG 1009, FMQ_ENOMEM 1011. */
+ * FMQ_EPROTO 1002, FMQ_EUTF8 1007, FMQ_ETOOBIG and FMQ_EFRAGMENTS 1009,
+ * FMQ_ENOMEM 1011. */
 int fmq_ws_reader_feed(struct fmq_ws_reader *r, uint8_t *buf, size_t len,
                        size_t *consumed, struct fmq_ws_event *ev);
 
@@ -67,7 +75,8 @@ void fmq_ws_reader_done(struct fmq_ws_reader *r);
 /* 1 when `code` may appear in a close frame received from a peer:
  * 1000-1003, 1007-1014 and 3000-4999. */
 int fmq_ws_close_code_valid(unsigned code);
-/* The close code that answers a reader error (1002, 1007, 1009 or 1011). */
+/* The close code that answers a reader error (1002, 1007, 1009 or 1011);
+ * fmq_strerror(err) is its reason. */
 uint16_t fmq_ws_close_code_for(int err);
 
 /* Writes a complete unmasked close frame (code, reason) into out, which must

@@ -10,6 +10,8 @@
 #include <string.h>
 
 #define FUZZ_MAX_MESSAGE 4096
+/* Small, so that inputs reach the fragment bound. */
+#define FUZZ_MAX_FRAGMENTS 8
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -53,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   data++;
   size--;
 
-  fmq_ws_reader_init(&r, FUZZ_MAX_MESSAGE);
+  fmq_ws_reader_init(&r, FUZZ_MAX_MESSAGE, FUZZ_MAX_FRAGMENTS);
   for (size_t at = 0; at < size;) {
     size_t n = size - at < step ? size - at : step;
     uint8_t *piece = malloc(n);

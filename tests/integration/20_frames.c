@@ -14,10 +14,12 @@
 #include <cmocka.h>
 
 #define MAX_MESSAGE_SIZE (128 * 1024)
+#define MAX_FRAGMENTS 8
 #define TIMEOUT_MS 5000
 
 static struct fmqt_fixture gateway = {
-    .env = (const char *const[]){"FERRYMQ_WEBSOCKET_MAX_MESSAGE_SIZE=128KiB", NULL}};
+    .env = (const char *const[]){"FERRYMQ_WEBSOCKET_MAX_MESSAGE_SIZE=128KiB",
+                                 "FERRYMQ_WEBSOCKET_MAX_FRAGMENTS=8", NULL}};
 
 /* Asserts the gateway sends close(code) and closes the connection. */
 static void expect_closed_with(int fd, int code) {
@@ -317,6 +319,35 @@ static void growing_fragmented_message_gets_1009(void **state) {
   expect_closed_with(fd, 1009);
 }
 
+/* Sends {"type":"ping"} as `frames` fragments: the first frames empty, the
+ * last one carrying the text. */
+static void send_ping_in_fragments(int fd, int frames) {
+  static const char ping[] = "{\"type\":\"ping\",\"id\":\"frag\"}";
+  for (int i = 0; i < frames - 1; i++) {
+    fmqt_ws_send(fd, 0, i == 0 ? 0x1 : 0x0, "", 0);
+  }
+  fmqt_ws_send(fd, 1, frames == 1 ? 0x1 : 0x0, ping, sizeof ping - 1);
+}
+
+/* websocket.max_fragments bounds the data frames of one message, so that a
+ * message of empty fragments cannot go on forever. */
+static void message_past_max_fragments_gets_1009(void **state) {
+  int fd = fmqt_fixture_connect(state);
+  send_ping_in_fragments(fd, MAX_FRAGMENTS);
+  json_t *pong = fmqt_ws_recv_json(fd, TIMEOUT_MS);
+  assert_non_null(pong);
+  assert_string_equal(fmqt_json_str(pong, "type"), "pong");
+  assert_string_equal(fmqt_json_str(pong, "id"), "frag");
+  json_decref(pong);
+
+  send_ping_in_fragments(fd, MAX_FRAGMENTS + 1);
+  char reason[128];
+  assert_int_equal(fmqt_ws_expect_close(fd, TIMEOUT_MS, reason, sizeof reason), 1009);
+  assert_string_equal(reason, "too many fragments");
+  assert_true(fmqt_wait_eof(fd, TIMEOUT_MS));
+  fmqt_close(fd);
+}
+
 static int group_setup(void **state) {
   *state = &gateway;
   return fmqt_fixture_setup(state);
@@ -349,6 +380,7 @@ int main(void) {
       cmocka_unit_test(invalid_utf8_close_reason_gets_1007),
       cmocka_unit_test(oversized_frame_gets_1009_from_its_header),
       cmocka_unit_test(growing_fragmented_message_gets_1009),
+      cmocka_unit_test(message_past_max_fragments_gets_1009),
   };
   return cmocka_run_group_tests(tests, group_setup, fmqt_fixture_teardown);
 }

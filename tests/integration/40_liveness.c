@@ -100,6 +100,25 @@ static void trickled_frame_is_not_activity(void **state) {
   fmqt_close(fd);
 }
 
+/* Empty fragments that do not end their message are not activity either:
+ * a client sending them (well below websocket.max_fragments) past the idle
+ * timeout is closed as idle. */
+static void empty_fragments_are_not_activity(void **state) {
+  int fd = fmqt_fixture_connect(state);
+  fmqt_ws_send(fd, 0, 0x1, "", 0);
+  int64_t until = fmqt_now_ms() + IDLE_MS * 5 / 2;
+  while (fmqt_now_ms() < until) {
+    uint8_t frame[14];
+    size_t n = fmqt_ws_build(frame, 0x00, 1, "", 0);
+    assert_true(fmqt_try_send(fd, frame, n) >= 0);
+    usleep(ACTIVITY_EVERY_MS * 1000);
+  }
+  char reason[128];
+  assert_int_equal(fmqt_ws_expect_close(fd, 100, reason, sizeof reason), 1001);
+  assert_string_equal(reason, "idle timeout");
+  fmqt_close(fd);
+}
+
 enum activity { SEND_PONG, SEND_PING, SEND_JSON_PING, ACTIVITY_COUNT };
 
 static void send_activity(int fd, enum activity a) {
@@ -248,6 +267,9 @@ int main(void) {
           violation_while_closing_ends_the_connection_at_once, fmqt_fixture_setup,
           fmqt_fixture_teardown, &idle_long_close),
       cmocka_unit_test_prestate_setup_teardown(trickled_frame_is_not_activity,
+                                               fmqt_fixture_setup, fmqt_fixture_teardown,
+                                               &idle_long_close),
+      cmocka_unit_test_prestate_setup_teardown(empty_fragments_are_not_activity,
                                                fmqt_fixture_setup, fmqt_fixture_teardown,
                                                &idle_long_close),
       cmocka_unit_test_prestate_setup_teardown(any_client_frame_counts_as_activity,

@@ -147,6 +147,22 @@ static void garbage_instead_of_http_gets_400(void **state) {
   fmqt_assert_serving(fmqt_fixture_port(state), "/mqtt");
 }
 
+/* "CONNECT \r" gives llhttp an empty target before anything else was
+ * read; the sanitized gateway once died of it at once. The request is still
+ * incomplete, so the gateway waits, serves others, and answers the rest. */
+static void connect_with_empty_target_is_survived(void **state) {
+  static const char start[] = "CONNECT \r";
+  static const char rest[] = "\n\r\n";
+  char head[4096];
+  int fd = fmqt_tcp_connect(fmqt_fixture_port(state));
+  fmqt_send_all(fd, start, sizeof start - 1);
+  fmqt_assert_serving(fmqt_fixture_port(state), "/mqtt");
+  fmqt_send_all(fd, rest, sizeof rest - 1);
+  assert_int_equal(fmqt_http_read_head(fd, head, sizeof head, TIMEOUT_MS), 404);
+  fmqt_close(fd);
+  assert_true(fmqt_gateway_alive(fmqt_fixture_gateway(state)));
+}
+
 /* Upgraded connections dropped without a close frame are cleaned up. */
 static void churn_without_close_frames_leaks_nothing(void **state) {
   int baseline = fmqt_gateway_fd_count(fmqt_fixture_gateway(state));
@@ -173,6 +189,7 @@ int main(void) {
       cmocka_unit_test(resets_mid_handshake_and_mid_frame_are_survived),
       cmocka_unit_test(a_trickling_client_does_not_hold_up_others),
       cmocka_unit_test(garbage_instead_of_http_gets_400),
+      cmocka_unit_test(connect_with_empty_target_is_survived),
       cmocka_unit_test(churn_without_close_frames_leaks_nothing),
   };
   return cmocka_run_group_tests(tests, group_setup, fmqt_fixture_teardown);

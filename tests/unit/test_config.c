@@ -100,6 +100,7 @@ static void assert_config_equal(const struct fmq_config *a, const struct fmq_con
   assert_int_equal(a->websocket.max_header_size, b->websocket.max_header_size);
   assert_int_equal(a->websocket.outbound_queue_limit, b->websocket.outbound_queue_limit);
   assert_int_equal(a->websocket.max_subscriptions, b->websocket.max_subscriptions);
+  assert_int_equal(a->websocket.max_fragments, b->websocket.max_fragments);
   assert_strv_equal(&a->websocket.allowed_origins, &b->websocket.allowed_origins);
   assert_int_equal(a->limits.max_connections, b->limits.max_connections);
   assert_int_equal(a->limits.max_connections_per_ip, b->limits.max_connections_per_ip);
@@ -157,6 +158,7 @@ static void assert_defaults(const struct fmq_config *c) {
   assert_int_equal(c->websocket.max_header_size, 16 * 1024);
   assert_int_equal(c->websocket.outbound_queue_limit, 1024 * 1024);
   assert_int_equal(c->websocket.max_subscriptions, 100);
+  assert_int_equal(c->websocket.max_fragments, 1024);
   assert_strv(&c->websocket.allowed_origins, NULL, 0);
   assert_int_equal(c->limits.max_connections, 100000);
   assert_int_equal(c->limits.max_connections_per_ip, 0);
@@ -573,6 +575,7 @@ static void set_all_non_default(struct fmq_config *c) {
       {"websocket.max_header_size", "2KiB"},
       {"websocket.outbound_queue_limit", "2KiB"},
       {"websocket.max_subscriptions", "7"},
+      {"websocket.max_fragments", "7"},
       {"websocket.allowed_origins", "https://x.example"},
       {"limits.max_connections", "7"},
       {"limits.max_connections_per_ip", "7"},
@@ -912,6 +915,8 @@ static void test_load_errors_v1(void **state) {
        "2: broker.max_topic_levels: '0' is out of range: must be between 1 and 65535"},
       {"websocket:\n  max_subscriptions: 1000001\n",
        "2: websocket.max_subscriptions: '1000001' is out of range: must be between 1 and 1000000"},
+      {"websocket:\n  max_fragments: 0\n",
+       "2: websocket.max_fragments: '0' is out of range: must be between 1 and 1000000"},
       {"limits:\n  max_connections_per_ip: 10000001\n",
        "2: limits.max_connections_per_ip: '10000001' is out of range: must be 0 (off) or between 1 "
        "and 10000000"},
@@ -1170,6 +1175,7 @@ static void test_load_values_v1(void **state) {
                              "  tls: {ca: /ca.pem, cert: /c.pem, key: /k.pem, verify: false}\n"
                              "websocket:\n"
                              "  max_subscriptions: 1000000\n"
+                             "  max_fragments: 1000000\n"
                              "  allowed_origins:\n"
                              "    - HTTPS://App.Example.com\n"
                              "    - \"http://localhost:8080/\"\n"
@@ -1215,6 +1221,7 @@ static void test_load_values_v1(void **state) {
   assert_string_equal(c.broker.tls.key, "/k.pem");
   assert_int_equal(c.broker.tls.verify, 0);
   assert_int_equal(c.websocket.max_subscriptions, 1000000);
+  assert_int_equal(c.websocket.max_fragments, 1000000);
   assert_strv(&c.websocket.allowed_origins,
               (const char *const[]){"https://app.example.com:443", "http://localhost:8080"}, 2);
   assert_int_equal(c.limits.max_connections_per_ip, 10000000);
@@ -1459,6 +1466,7 @@ static void test_config_v1_file(void **state) {
       "  max_header_size: 16KiB\n"
       "  outbound_queue_limit: 1MiB   # per connection; over it: close 1013\n"
       "  max_subscriptions: 100       # per connection\n"
+      "  max_fragments: 1024          # frames in one message; beyond: close 1009\n"
       "  allowed_origins: []          # empty: any Origin (or none) is accepted\n"
       "\n"
       "limits:\n"

@@ -395,6 +395,28 @@ static void test_malformed_requests(void **state) {
   }
 }
 
+/* llhttp reports the empty target of "CONNECT \r" as an empty span before
+ * anything else was appended (this request once made a NULL memcpy), and
+ * takes "CONNECT \r\n" as a complete HTTP/0.9-style request line. */
+static void test_connect_with_empty_target(void **state) {
+  struct fmq_http_request r;
+  size_t consumed, len;
+
+  (void)state;
+  assert_int_equal(FMQT_HTTP_PARSE(&r, "CONNECT \r", MAX_HEAD, &consumed), FMQ_ENEEDMORE);
+  assert_int_equal(r.target_len, 0);
+  fmq_http_request_close(&r);
+
+  assert_int_equal(FMQT_HTTP_PARSE(&r, "CONNECT \r\n\r\n", MAX_HEAD, &consumed), 0);
+  assert_int_equal(r.method, HTTP_CONNECT);
+  assert_non_null(fmq_http_path(&r, &len));
+  assert_int_equal(len, 0);
+  fmq_http_request_close(&r);
+
+  assert_int_equal(FMQT_HTTP_PARSE(&r, "GET \r\n", MAX_HEAD, &consumed), FMQ_EHTTP);
+  fmq_http_request_close(&r);
+}
+
 static void test_unfed_request_owns_nothing(void **state) {
   struct fmq_http_request r;
   size_t consumed;
@@ -587,6 +609,7 @@ int main(void) {
     cmocka_unit_test(test_head_over_limit_refused),
     cmocka_unit_test(test_too_many_fields),
     cmocka_unit_test(test_malformed_requests),
+    cmocka_unit_test(test_connect_with_empty_target),
     cmocka_unit_test(test_unfed_request_owns_nothing),
     cmocka_unit_test(test_arena_grows_to_the_limit),
     cmocka_unit_test(test_query_next_values),

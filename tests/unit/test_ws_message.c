@@ -20,6 +20,9 @@
 #define PING 0x9
 #define PONG 0xA
 
+/* The fragment bound every read uses; test_fragment_limit lowers it. */
+static uint32_t max_fragments = 1024;
+
 /* A byte stream of client frames, written literally (minimal lengths, each
  * frame with its own mask) rather than with the module's encoder. */
 struct stream {
@@ -84,6 +87,7 @@ struct rd_result {
   struct ev_rec ev[MAX_EVENTS];
   size_t nev;
   int rc;
+  uint64_t activity; /* the reader's count at the end */
   size_t err_piece; /* start offset of the piece whose feed failed */
 };
 
@@ -134,7 +138,7 @@ static void run_pieces(const uint8_t *in, const size_t *cuts, size_t ncuts, size
   struct fmq_ws_reader r;
 
   memset(res, 0, sizeof(*res));
-  fmq_ws_reader_init(&r, max);
+  fmq_ws_reader_init(&r, max, max_fragments);
   for (size_t i = 0; i + 1 < ncuts && res->rc == 0; i++) {
     size_t n = cuts[i + 1] - cuts[i], off = 0;
     uint8_t *piece = dup_bytes(in + cuts[i], n);
@@ -172,12 +176,14 @@ static void run_pieces(const uint8_t *in, const size_t *cuts, size_t ncuts, size
       assert_int_equal(r.msg_cap, 0);
     }
   }
+  res->activity = r.activity;
   fmq_ws_reader_close(&r);
 }
 
 static void assert_same(const struct rd_result *a, const struct rd_result *b) {
   assert_int_equal(a->rc, b->rc);
   assert_int_equal(a->nev, b->nev);
+  assert_int_equal(a->activity, b->activity);
   for (size_t i = 0; i < a->nev; i++) {
     const struct ev_rec *x = &a->ev[i], *y = &b->ev[i];
     assert_int_equal(x->type, y->type);
@@ -582,6 +588,7 @@ static void test_close_code_for(void **state) {
   assert_int_equal(fmq_ws_close_code_for(FMQ_EPROTO), 1002);
   assert_int_equal(fmq_ws_close_code_for(FMQ_EUTF8), 1007);
   assert_int_equal(fmq_ws_close_code_for(FMQ_ETOOBIG), 1009);
+  assert_int_equal(fmq_ws_close_code_for(FMQ_EFRAGMENTS), 1009);
   assert_int_equal(fmq_ws_close_code_for(FMQ_ENOMEM), 1011);
 }
 
@@ -650,6 +657,91 @@ static void test_message_size_limit(void **state) {
   free(p);
 }
 
+/* A message may take max_fragments data frames; control frames between
+ * them do not count, and each message counts from zero. */
+static void test_fragment_limit(void **state) {
+  (void)state;
+  struct stream s = {0};
+  struct rd_result res;
+
+  max_fragments = 3;
+  PUTS(&s, TEXT, "a");
+  PUTS(&s, FIN | PING, "");
+  PUTS(&s, CONT, "b");
+  PUTS(&s, FIN | PONG, "");
+  PUTS(&s, FIN | CONT, "c");
+  PUTS(&s, BIN, "d");
+  PUTS(&s, CONT, "");
+  PUTS(&s, FIN | CONT, "e");
+  read_all(&s, 1000, &res);
+  assert_int_equal(res.rc, 0);
+  assert_int_equal(res.nev, 4);
+  EXPECT_EV(&res, 2, FMQ_WS_EV_TEXT, "abc");
+  EXPECT_EV(&res, 3, FMQ_WS_EV_BINARY, "de");
+  result_free(&res);
+  stream_free(&s);
+
+  /* The fourth frame is refused from its header, before its payload. */
+  PUTS(&s, TEXT, "a");
+  PUTS(&s, CONT, "b");
+  PUTS(&s, CONT, "c");
+  PUTS(&s, FIN | CONT, "d");
+  expect_fail(&s, 1000, FMQ_EFRAGMENTS, 3 * 7 + 5, 0, &res);
+  result_free(&res);
+  stream_free(&s);
+
+  /* Empty fragments count like any other. */
+  PUTS(&s, TEXT, "");
+  PUTS(&s, CONT, "");
+  PUTS(&s, CONT, "");
+  PUTS(&s, CONT, "");
+  expect_fail(&s, 1000, FMQ_EFRAGMENTS, 3 * 6 + 5, 0, &res);
+  result_free(&res);
+  stream_free(&s);
+
+  /* One: no fragmentation at all. */
+  max_fragments = 1;
+  PUTS(&s, FIN | TEXT, "whole");
+  PUTS(&s, BIN, "a");
+  PUTS(&s, FIN | CONT, "b");
+  expect_fail(&s, 1000, FMQ_EFRAGMENTS, 11 + 7 + 5, 1, &res);
+  EXPECT_EV(&res, 0, FMQ_WS_EV_TEXT, "whole");
+  result_free(&res);
+  stream_free(&s);
+  max_fragments = 1024;
+}
+
+/* Every complete frame is activity except a data frame that carries nothing
+ * and does not end its message. */
+static void test_activity(void **state) {
+  (void)state;
+  struct stream s = {0};
+  struct rd_result res;
+
+  PUTS(&s, TEXT, "");        /* no */
+  PUTS(&s, CONT, "");        /* no */
+  PUTS(&s, CONT, "x");       /* yes: data */
+  PUTS(&s, FIN | PING, "");  /* yes */
+  PUTS(&s, CONT, "");        /* no */
+  PUTS(&s, FIN | PONG, "");  /* yes */
+  PUTS(&s, FIN | CONT, "");  /* yes: ends the message */
+  PUTS(&s, FIN | BIN, "");   /* yes */
+  PUTS(&s, BIN, "");         /* no */
+  read_all(&s, 1000, &res);
+  assert_int_equal(res.rc, 0);
+  assert_int_equal(res.nev, 4);
+  EXPECT_EV(&res, 2, FMQ_WS_EV_TEXT, "x");
+  assert_int_equal(res.activity, 5);
+  result_free(&res);
+  stream_free(&s);
+
+  PUTS(&s, FIN | CLOSE, "");
+  read_all(&s, 1000, &res);
+  assert_int_equal(res.activity, 1);
+  result_free(&res);
+  stream_free(&s);
+}
+
 /* A frame that is a whole message and arrives in one buffer is delivered in
  * place; anything else from the reader's own buffer. */
 static void test_zero_copy(void **state) {
@@ -662,7 +754,7 @@ static void test_zero_copy(void **state) {
   PUTS(&s, FIN | TEXT, "Hello");
   PUTS(&s, FIN | PING, "p");
   PUTS(&s, FIN | BIN, "");
-  fmq_ws_reader_init(&r, 1000);
+  fmq_ws_reader_init(&r, 1000, max_fragments);
   assert_int_equal(fmq_ws_reader_feed(&r, s.p, s.n, &used, &ev), 0);
   assert_int_equal(ev.type, FMQ_WS_EV_TEXT);
   assert_int_equal(used, 11);
@@ -690,7 +782,7 @@ static void test_owned_buffer_released(void **state) {
   /* Fragmented, all in one buffer: copied, released on the next call. */
   PUTS(&s, TEXT, "Hel");
   PUTS(&s, FIN | CONT, "lo");
-  fmq_ws_reader_init(&r, 1 << 20);
+  fmq_ws_reader_init(&r, 1 << 20, max_fragments);
   assert_int_equal(fmq_ws_reader_feed(&r, s.p, 9, &used, &ev), 0);
   assert_int_equal(ev.type, FMQ_WS_EV_NONE);
   assert_non_null(r.msg);
@@ -708,7 +800,7 @@ static void test_owned_buffer_released(void **state) {
   /* One frame over two reads: the buffer holds exactly the frame. */
   uint8_t *p = fmqt_pattern(5000, 1);
   put(&s, FIN | BIN, p, 5000);
-  fmq_ws_reader_init(&r, 1 << 20);
+  fmq_ws_reader_init(&r, 1 << 20, max_fragments);
   assert_int_equal(fmq_ws_reader_feed(&r, s.p, 3000, &used, &ev), 0);
   assert_int_equal(ev.type, FMQ_WS_EV_NONE);
   assert_int_equal(used, 3000);
@@ -728,7 +820,7 @@ static void test_owned_buffer_released(void **state) {
   /* Small messages get small buffers: the frame's size, or at most
    * max_message_size while more fragments may come. */
   put(&s, FIN | BIN, p, 10);
-  fmq_ws_reader_init(&r, 1 << 20);
+  fmq_ws_reader_init(&r, 1 << 20, max_fragments);
   assert_int_equal(fmq_ws_reader_feed(&r, s.p, 10, &used, &ev), 0);
   assert_int_equal(r.msg_cap, 10);
   assert_int_equal(fmq_ws_reader_feed(&r, s.p + 10, 6, &used, &ev), 0);
@@ -737,7 +829,7 @@ static void test_owned_buffer_released(void **state) {
   fmq_ws_reader_close(&r);
   stream_free(&s);
   put(&s, BIN, p, 10);
-  fmq_ws_reader_init(&r, 100);
+  fmq_ws_reader_init(&r, 100, max_fragments);
   assert_int_equal(fmq_ws_reader_feed(&r, s.p, s.n, &used, &ev), 0);
   assert_int_equal(r.msg_cap, 100);
   fmq_ws_reader_close(&r);
@@ -747,7 +839,7 @@ static void test_owned_buffer_released(void **state) {
   put(&s, BIN, p, 3000);
   put(&s, CONT, p, 1000);
   put(&s, FIN | CONT, p, 1000);
-  fmq_ws_reader_init(&r, 5000);
+  fmq_ws_reader_init(&r, 5000, max_fragments);
   assert_int_equal(fmq_ws_reader_feed(&r, s.p, s.n - 1, &used, &ev), 0);
   assert_int_equal(ev.type, FMQ_WS_EV_NONE);
   assert_true(r.msg_cap <= 5000);
@@ -757,7 +849,7 @@ static void test_owned_buffer_released(void **state) {
   assert_int_equal(r.msg_cap, 5000);
   /* Closing with a message open frees it too (ASan reports a leak if not). */
   fmq_ws_reader_close(&r);
-  fmq_ws_reader_init(&r, 5000);
+  fmq_ws_reader_init(&r, 5000, max_fragments);
   assert_int_equal(fmq_ws_reader_feed(&r, s.p, 3010, &used, &ev), 0);
   assert_non_null(r.msg);
   fmq_ws_reader_close(&r);
@@ -841,11 +933,11 @@ static void test_reinit_after_error(void **state) {
   PUTS(&s, TEXT, "abc");
   PUTS(&s, FIN | CONT, "\xFF");
   uint8_t *copy = dup_bytes(s.p, s.n);
-  fmq_ws_reader_init(&r, 100);
+  fmq_ws_reader_init(&r, 100, max_fragments);
   assert_int_equal(fmq_ws_reader_feed(&r, s.p, s.n, &used, &ev), FMQ_EUTF8);
   assert_int_equal(ev.type, FMQ_WS_EV_NONE);
   fmq_ws_reader_close(&r);
-  fmq_ws_reader_init(&r, 100);
+  fmq_ws_reader_init(&r, 100, max_fragments);
   assert_int_equal(fmq_ws_reader_feed(&r, copy, 9, &used, &ev), 0);
   assert_int_equal(used, 9);
   assert_int_equal(ev.type, FMQ_WS_EV_NONE);
@@ -868,6 +960,8 @@ int main(void) {
       cmocka_unit_test(test_close_code_ranges),
       cmocka_unit_test(test_close_code_for),
       cmocka_unit_test(test_message_size_limit),
+      cmocka_unit_test(test_fragment_limit),
+      cmocka_unit_test(test_activity),
       cmocka_unit_test(test_zero_copy),
       cmocka_unit_test(test_owned_buffer_released),
       cmocka_unit_test(test_close_frame_encode),
