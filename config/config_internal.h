@@ -1,7 +1,8 @@
 #ifndef FMQ_CONFIG_INTERNAL_H
 #define FMQ_CONFIG_INTERNAL_H
 
-/* What the files of config/ share; included by nothing outside config/.
+/* What the files of config/ share; included by nothing outside config/
+ * but its white-box fuzz target (tests/fuzz/fuzz_config_env.c).
  * config.c: the option table, values, init and close; suggest.c: "did you
  * mean"; env.c: FERRYMQ_* variables; yaml.c: the YAML loader; lists.c: lists
  * of entries, listen and auth.tokens; mappings.c: mappings. */

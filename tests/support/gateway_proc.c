@@ -313,3 +313,16 @@ int fmqt_gateway_wait_fd_count(const struct fmqt_gateway *gw, int want, int time
   }
   return have;
 }
+
+long fmqt_gateway_rss_kib(const struct fmqt_gateway *gw) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/status", (int)gw->pid);
+  char *status = fmqt_read_file(path, NULL);
+  const char *line = strstr(status, "\nVmRSS:");
+  long kib = line != NULL ? strtol(line + strlen("\nVmRSS:"), NULL, 10) : -1;
+  free(status);
+  if (kib <= 0) {
+    fail_msg("no VmRSS in %s", path);
+  }
+  return kib;
+}

@@ -106,6 +106,11 @@ struct fmqt_fixture *fmqt_fixture_of(void **state);
  * logged "broker connected: URL". */
 void fmqt_fixture_start_gateway(struct fmqt_fixture *fx, int wait_connected);
 
+/* The gateway's resident set size in KiB (VmRSS in /proc/PID/status).
+ * Meaningless under ASan (shadow memory, quarantine): tests that bound it
+ * skip the bound when FMQT_SANITIZED is defined. */
+long fmqt_gateway_rss_kib(const struct fmqt_gateway *gw);
+
 /* Waits up to timeout_ms until the gateway holds want file descriptors
  * (e.g. it noticed a client went); returns the count seen last. */
 int fmqt_gateway_wait_fd_count(const struct fmqt_gateway *gw, int want, int timeout_ms);

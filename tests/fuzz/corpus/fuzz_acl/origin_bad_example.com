@@ -1,0 +1,4 @@
+example.com
+bob
+devices/%u/#
+devices/bob/x

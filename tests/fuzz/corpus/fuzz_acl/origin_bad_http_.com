@@ -1,0 +1,4 @@
+http://é.com
+bob
+devices/%u/#
+devices/bob/x

@@ -1,0 +1,4 @@
+http:example.com
+bob
+devices/%u/#
+devices/bob/x

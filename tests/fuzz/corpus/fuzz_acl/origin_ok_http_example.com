@@ -1,0 +1,4 @@
+http://example.com
+alice
+%u
+alice

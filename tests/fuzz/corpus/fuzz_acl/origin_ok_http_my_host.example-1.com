@@ -1,0 +1,4 @@
+http://my_host.example-1.com
+alice
+%u
+alice

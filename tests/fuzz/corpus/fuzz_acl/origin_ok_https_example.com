@@ -1,0 +1,4 @@
+https://example.com
+alice
+%u
+alice
