@@ -1,5 +1,6 @@
 #include "client_proto.h"
 
+#include "base64.h"
 #include "error.h"
 #include "topic.h"
 #include "utf8.h"
@@ -21,32 +22,18 @@ static int client_fail(struct fmq_client_error *err, enum fmq_client_error_code 
   return -1;
 }
 
-/* Standard base64 with padding (RFC 4648 section 4). EVP_DecodeBlock alone
- * is too lenient: it trims surrounding whitespace, reads '=' anywhere as
- * zero bits and counts padding as zero bytes. Non-zero bits before the
- * padding ("QR==") are accepted, as RFC 4648 section 3.5 allows. */
+/* Standard base64 with padding (RFC 4648 section 4); non-zero bits before
+ * the padding ("QR==") are accepted, as RFC 4648 section 3.5 allows. */
 static int client_base64_decode(const char *s, size_t len, struct fmq_client_msg *m,
                                 struct fmq_client_error *err) {
-  static const char bad[] = "\"payload_b64\" is not valid base64";
-  size_t pad = 0;
-  int n;
+  int n = fmq_base64_decode_new(s, len, FMQ_BASE64_STD, &m->payload_owned);
 
-  if (len % 4 != 0 || len > INT_MAX)
-    return client_fail(err, FMQ_CE_BAD_REQUEST, bad);
-  while (pad < len && s[len - 1 - pad] == '=')
-    pad++;
-  if (pad > 2 || memchr(s, '=', len - pad) != NULL)
-    return client_fail(err, FMQ_CE_BAD_REQUEST, bad);
-  /* + 1: never malloc(0). */
-  m->payload_owned = malloc(len / 4 * 3 + 1);
-  if (m->payload_owned == NULL)
+  if (n == FMQ_ENOMEM)
     return client_fail(err, FMQ_CE_INTERNAL, "out of memory");
-  n = EVP_DecodeBlock(m->payload_owned, (const unsigned char *)s, (int)len);
-  /* A shorter result means whitespace was trimmed. */
-  if (n < 0 || (size_t)n != len / 4 * 3)
-    return client_fail(err, FMQ_CE_BAD_REQUEST, bad);
+  if (n < 0)
+    return client_fail(err, FMQ_CE_BAD_REQUEST, "\"payload_b64\" is not valid base64");
   m->payload = m->payload_owned;
-  m->payload_len = (size_t)n - pad;
+  m->payload_len = (size_t)n;
   return 0;
 }
 

@@ -14,6 +14,7 @@ const char *fmq_strerror(int err) {
   case FMQ_EFIELD: return "missing or unusable field";
   case FMQ_EAUTH: return "credentials refused";
   case FMQ_ETOOBIG: return "message too big";
+  case FMQ_EBASE64: return "not valid base64";
   case FMQ_EHEADERS: return "request header fields too large";
   case FMQ_EFRAGMENTS: return "too many fragments";
   case FMQ_ENOMEM: return "out of memory";

@@ -16,6 +16,7 @@ enum fmq_err {
   FMQ_EEXIST = -10104,           /* already present */
   FMQ_EFIELD = -10105,           /* a message field is missing or unusable (bad_request) */
   FMQ_EAUTH = -10106,            /* credentials refused (401) */
+  FMQ_EBASE64 = -10107,          /* not valid base64 */
 
   FMQ_ETOOBIG = -10200,          /* message over max_message_size (1009) */
   FMQ_EHEADERS = -10201,         /* header block over max_header_size (431) */

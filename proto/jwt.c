@@ -1,5 +1,6 @@
 #include "jwt.h"
 
+#include "base64.h"
 #include "error.h"
 
 #include <limits.h>
@@ -127,42 +128,15 @@ static int jwt_refuse(const char **why, const char *reason) {
   return FMQ_EAUTH;
 }
 
-/* base64url without padding (RFC 7515 section 2) through EVP_DecodeBlock:
- * '-' and '_' become '+' and '/' and the padding is put back, so '+', '/'
- * and '=' must not be there already. As in client_proto.c, a shorter result
- * means EVP_DecodeBlock trimmed whitespace. The bits past the last byte land
- * in the padding bytes and must be zero, so that each value has one
- * encoding. *out is a new buffer. */
+/* base64url without padding (RFC 7515 section 2). The unused bits of the
+ * last character must be zero, so that each value has one encoding. *out
+ * is a new buffer. */
 static int jwt_b64url_decode(const char *s, size_t len, uint8_t **out, size_t *out_len) {
-  size_t pad = (4 - len % 4) % 4, padded, cap;
-  uint8_t *buf;
-  int n;
+  int n = fmq_base64_decode_new(s, len, FMQ_BASE64_URL | FMQ_BASE64_CANONICAL, out);
 
-  if (pad == 3 || len > INT_MAX - 3)
-    return FMQ_EAUTH;
-  padded = len + pad;
-  cap = padded / 4 * 3;
-  /* The decoded bytes go first, the text to decode after them; + 1: never
-   * malloc(0). */
-  buf = malloc(cap + padded + 1);
-  if (buf == NULL)
-    return FMQ_ENOMEM;
-  for (size_t i = 0; i < len; i++) {
-    char c = s[i];
-    if (c == '+' || c == '/' || c == '=') {
-      free(buf);
-      return FMQ_EAUTH;
-    }
-    buf[cap + i] = c == '-' ? '+' : c == '_' ? '/' : (uint8_t)c;
-  }
-  memset(buf + cap + len, '=', pad);
-  n = EVP_DecodeBlock(buf, buf + cap, (int)padded);
-  if (n < 0 || (size_t)n != cap || (pad > 0 && buf[n - 1] != 0) || (pad > 1 && buf[n - 2] != 0)) {
-    free(buf);
-    return FMQ_EAUTH;
-  }
-  *out = buf;
-  *out_len = (size_t)n - pad;
+  if (n < 0)
+    return n == FMQ_ENOMEM ? n : FMQ_EAUTH;
+  *out_len = (size_t)n;
   return 0;
 }
 

@@ -1,5 +1,6 @@
 #include "ws_handshake.h"
 
+#include "base64.h"
 #include "error.h"
 
 #include <openssl/evp.h>
@@ -7,7 +8,6 @@
 #include <string.h>
 
 #define FMQ_WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-#define FMQ_WS_KEY_LEN 24   /* base64 of 16 bytes: 22 characters and "==" */
 
 static int handshake_refuse(struct fmq_handshake *hs, int status, const char *reason) {
   hs->status = status;
@@ -27,14 +27,12 @@ static int handshake_path_listed(const struct fmq_http_request *req, const char 
   return 0;
 }
 
-/* EVP_DecodeBlock reads '=' as zero bits anywhere, so the padding is checked
- * here and the decoder only vouches for the alphabet. */
+/* Standard base64 of 16 bytes (RFC 6455 section 4.1): only 22 characters
+ * and "==" decode to exactly 16 bytes; anything longer does not fit raw. */
 static int handshake_key_valid(const char *key, size_t len) {
-  unsigned char raw[FMQ_WS_KEY_LEN / 4 * 3];
+  uint8_t raw[16];
 
-  return len == FMQ_WS_KEY_LEN && memchr(key, '=', FMQ_WS_KEY_LEN - 2) == NULL &&
-         key[FMQ_WS_KEY_LEN - 2] == '=' && key[FMQ_WS_KEY_LEN - 1] == '=' &&
-         EVP_DecodeBlock(raw, (const unsigned char *)key, FMQ_WS_KEY_LEN) == (int)sizeof(raw);
+  return fmq_base64_decode(key, len, FMQ_BASE64_STD, raw, sizeof(raw)) == (int)sizeof(raw);
 }
 
 /* 1 when some element of some Sec-WebSocket-Protocol field is ferrymq.v1
