@@ -1,5 +1,6 @@
 #include "conn.h"
 
+#include "container.h"
 #include "dispatch.h"
 #include "error.h"
 #include "log.h"
@@ -26,7 +27,7 @@ static int conn_state_is_active(enum fmq_conn_state state) {
 static void conn_set_state(struct fmq_conn *c, enum fmq_conn_state state) {
   struct fmq_server *s = c->server;
   if (c->state == FMQ_CONN_OPEN && state != FMQ_CONN_OPEN)
-    fmq_session_release(s->session, c);
+    fmq_session_release(s->session, &c->peer);
   s->nactive += conn_state_is_active(state) - conn_state_is_active(c->state);
   if (c->ip_counted && !conn_state_is_active(state)) {
     fmq_ipcount_remove(&s->per_ip, &c->ip);
@@ -67,7 +68,7 @@ static void on_close(uv_handle_t *h) {
   conn_free_http(c);
   fmq_ws_reader_close(&c->reader);
   fmq_outq_close(&c->outq);
-  fmq_identity_close(&c->identity);
+  fmq_identity_close(&c->peer.identity);
   fmq_rate_close(&c->rate);
   free(c);
 }
@@ -149,10 +150,11 @@ void fmq_conn_send(struct fmq_conn *c, struct fmq_buf *frame) {
   conn_push(c, frame);
 }
 
-void fmq_conn_send_error(struct fmq_conn *c, enum fmq_client_error_code code, const char *message,
-                         const json_t *id) {
-  fmq_conn_send(c, fmq_client_encode_error(code, message, id));
+static void conn_peer_send(struct fmq_peer *p, struct fmq_buf *frame) {
+  fmq_conn_send(fmq_container_of(p, struct fmq_conn, peer), frame);
 }
+
+static const struct fmq_peer_ops conn_peer_ops = {.send = conn_peer_send};
 
 static void on_shutdown(uv_shutdown_t *req, int status) {
   struct fmq_conn *c = req->handle->data;
@@ -231,6 +233,7 @@ int fmq_conn_accept(struct fmq_listener *listener) {
   c->server = s;
   c->listener = listener;
   c->id = ++s->next_conn_id;
+  c->peer.ops = &conn_peer_ops;
   fmq_http_request_init(c->http, s->config->websocket.max_header_size);
   fmq_ws_reader_init(&c->reader, s->config->websocket.max_message_size,
                      (uint32_t)s->config->websocket.max_fragments);
@@ -283,23 +286,25 @@ static int conn_origin_allowed(const struct fmq_conn *c) {
 }
 
 /* Each topic= of the upgrade URL must be a filter the credentials may read
- * (protocol-v1 section 1). Returns 0 or the refusing status with *reason. */
-static int conn_check_query_topics(struct fmq_conn *c, char *topic, size_t cap,
-                                   const char **reason) {
+ * (protocol-v1 section 1): 400 when it cannot be used, 403 when the ACL
+ * refuses it. Returns 0 or the refusing status with *reason (in why when
+ * composed). */
+static int conn_check_query_topics(struct fmq_conn *c, char *topic, size_t cap, char *why,
+                                   size_t whylen, const char **reason) {
   size_t pos = 0, len;
   int rc;
   while ((rc = fmq_http_query_next(c->http, "topic", &pos, topic, cap, &len)) == 1) {
-    if (fmq_topic_check_filter(topic, len) != 0 || fmq_topic_is_shared(topic, len)) {
+    enum fmq_client_error_code code;
+    char msg[96];
+    if (fmq_topic_check_filter(topic, len) != 0) {
       *reason = "topic= is not a valid MQTT topic filter";
       return 400;
     }
-    if (fmq_topic_levels(topic, len) > c->server->config->broker.max_topic_levels) {
-      *reason = "topic= has more levels than broker.max_topic_levels";
-      return 400;
-    }
-    if (!fmq_acl_allows(&c->identity.acl.subscribe, topic)) {
-      *reason = "topic= is not allowed for these credentials";
-      return 403;
+    if (fmq_session_check_topic(c->server->session, &c->peer, topic, 1, &code, msg,
+                                sizeof(msg)) != 0) {
+      snprintf(why, whylen, "topic=: %s", msg);
+      *reason = why;
+      return code == FMQ_CE_FORBIDDEN ? 403 : 400;
     }
   }
   *reason = "malformed query string";
@@ -323,7 +328,7 @@ static int conn_admit(struct fmq_conn *c, char *buf, size_t cap, char *why, size
     return 400;
   }
   rc = fmq_auth_check(c->server->auth, rc == 1 ? token : NULL, len, (int64_t)time(NULL),
-                      &c->identity, &cause);
+                      &c->peer.identity, &cause);
   if (rc == FMQ_ENOMEM) {
     *reason = "out of memory";
     return 500;
@@ -333,7 +338,7 @@ static int conn_admit(struct fmq_conn *c, char *buf, size_t cap, char *why, size
     *reason = why;
     return 401;
   }
-  return conn_check_query_topics(c, buf, cap, reason);
+  return conn_check_query_topics(c, buf, cap, why, whylen, reason);
 }
 
 /* Returns how many bytes the request took; the rest are WebSocket frames. */
@@ -382,11 +387,11 @@ static size_t conn_read_http(struct fmq_conn *c, const uint8_t *p, size_t len) {
   conn_set_state(c, FMQ_CONN_OPEN);
   conn_push(c, n > 0 ? fmq_buf_copy(head, (size_t)n) : NULL);
   fmq_log_debug("conn %llu: upgraded", (unsigned long long)c->id);
-  fmq_session_greet(c->server->session, c);
+  fmq_session_attach(c->server->session, &c->peer);
   size_t pos = 0, tlen;
   while (c->state == FMQ_CONN_OPEN &&
          fmq_http_query_next(c->http, "topic", &pos, topic, c->http->target_len + 1, &tlen) == 1)
-    fmq_session_subscribe(c->server->session, c, topic, 0, NULL, 0);
+    fmq_session_subscribe(c->server->session, &c->peer, topic, 0, NULL, 0);
   free(topic);
   conn_free_http(c);
   return used;

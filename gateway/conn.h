@@ -7,6 +7,7 @@
 #include "http_upgrade.h"
 #include "ipcount.h"
 #include "outq.h"
+#include "peer.h"
 #include "rate.h"
 #include "server.h"
 #include "ws_message.h"
@@ -55,14 +56,7 @@ struct fmq_conn {
   struct fmq_outq outq;
   uv_write_t write_req;
   uv_shutdown_t shutdown_req;
-  LIST_HEAD(, fmq_sub) subs;                    /* the session's, while OPEN */
-  size_t nsubs;
-  LIST_HEAD(, fmq_pub) pubs;                    /* publishes awaiting the broker's ack */
-  uint64_t delivered;                           /* the session's serial of the last message sent */
-  uint64_t *delivered_types;                    /* the same per mapped delivery type; session's */
-  SLIST_ENTRY(fmq_conn) release_link;           /* session->releasing */
-  int release_queued;
-  struct fmq_identity identity;                 /* decided at the upgrade */
+  struct fmq_peer peer;                         /* the session's view; identity decided at the upgrade */
   struct fmq_rate rate;                         /* limits.rate, while OPEN */
   struct fmq_ip ip;                             /* the peer's address */
   int ip_counted;                               /* counted in server->per_ip */
@@ -80,9 +74,6 @@ void fmq_conn_abort(struct fmq_conn *c);
  * connection that sent its close are dropped; past outbound_queue_limit the
  * backlog is dropped and the connection closed with 1013. */
 void fmq_conn_send(struct fmq_conn *c, struct fmq_buf *frame);
-/* Queues {"type":"error",...} (protocol-v1 section 4); id may be NULL. */
-void fmq_conn_send_error(struct fmq_conn *c, enum fmq_client_error_code code, const char *message,
-                         const json_t *id);
 /* Closes an open connection with code after the frames already queued
  * (RFC 6455 "fail the WebSocket connection"): further input is ignored. */
 void fmq_conn_fail(struct fmq_conn *c, uint16_t code, const char *reason);

@@ -28,52 +28,32 @@ static int dispatch_take_token(struct fmq_conn *c, const json_t *id) {
   } else if (rc < 0) {
     fmq_conn_fail(c, 1011, "internal error");
   } else {
-    fmq_conn_send_error(c, FMQ_CE_RATE_LIMITED, "rate limit exceeded", id);
+    fmq_peer_send_error(&c->peer, FMQ_CE_RATE_LIMITED, "rate limit exceeded", id);
   }
   return -1;
 }
 
-/* What a valid topic or filter must also pass before the ACL looks at it.
- * Mosquitto drops a client whose topic has more levels than its
- * TOPIC_HIERARCHY_LIMIT (broker.max_topic_levels follows it), and one web
- * client must not take the shared connection down with it. */
+/* topic: a valid name or filter; see fmq_session_check_topic. */
 static int dispatch_topic_usable(struct fmq_conn *c, const char *topic, int filter,
                                  const json_t *id) {
-  uint64_t max = c->server->config->broker.max_topic_levels;
-  size_t len = strlen(topic);
-  char msg[96];
-  if (filter && fmq_topic_is_shared(topic, len)) {
-    fmq_conn_send_error(c, FMQ_CE_INVALID_TOPIC,
-                        "shared subscriptions ($share/...) are not supported", id);
-    return 0;
-  }
-  if (fmq_topic_levels(topic, len) > max) {
-    snprintf(msg, sizeof(msg), "a topic may have at most %llu levels", (unsigned long long)max);
-    fmq_conn_send_error(c, FMQ_CE_INVALID_TOPIC, msg, id);
-    return 0;
-  }
-  return 1;
+  enum fmq_client_error_code code;
+  char why[96];
+  if (fmq_session_check_topic(c->server->session, &c->peer, topic, filter, &code, why,
+                              sizeof(why)) == 0)
+    return 1;
+  fmq_peer_send_error(&c->peer, code, why, id);
+  return 0;
 }
 
 static void dispatch_subscribe(struct fmq_conn *c, const char *filter, int qos, const json_t *id,
                                uint32_t origin) {
-  if (!dispatch_topic_usable(c, filter, 1, id))
-    return;
-  if (!fmq_acl_allows(&c->identity.acl.subscribe, filter)) {
-    fmq_conn_send_error(c, FMQ_CE_FORBIDDEN, "not allowed to subscribe to this topic filter", id);
-    return;
-  }
-  fmq_session_subscribe(c->server->session, c, filter, qos, id, origin);
+  if (dispatch_topic_usable(c, filter, 1, id))
+    fmq_session_subscribe(c->server->session, &c->peer, filter, qos, id, origin);
 }
 
 static void dispatch_publish(struct fmq_conn *c, const struct fmq_client_msg *msg) {
-  if (!dispatch_topic_usable(c, msg->topic, 0, msg->id))
-    return;
-  if (!fmq_acl_allows(&c->identity.acl.publish, msg->topic)) {
-    fmq_conn_send_error(c, FMQ_CE_FORBIDDEN, "not allowed to publish to this topic", msg->id);
-    return;
-  }
-  fmq_session_publish(c->server->session, c, msg);
+  if (dispatch_topic_usable(c, msg->topic, 0, msg->id))
+    fmq_session_publish(c->server->session, &c->peer, msg);
 }
 
 static const struct fmq_mapping_config *dispatch_find_mapping(const struct fmq_config *config,
@@ -105,11 +85,11 @@ static void dispatch_mapped_publish(struct fmq_conn *c, const struct fmq_mapping
     char why[128];
     if (v == NULL) {
       snprintf(why, sizeof(why), "field \"%s\" is missing", m->payload_field);
-      fmq_conn_send_error(c, FMQ_CE_BAD_REQUEST, why, msg->id);
+      fmq_peer_send_error(&c->peer, FMQ_CE_BAD_REQUEST, why, msg->id);
       return;
     }
     if (fmq_client_set_payload(&pub, v) != 0) {
-      fmq_conn_send_error(c, FMQ_CE_INTERNAL, "out of memory", msg->id);
+      fmq_peer_send_error(&c->peer, FMQ_CE_INTERNAL, "out of memory", msg->id);
       return;
     }
   }
@@ -125,12 +105,12 @@ static void dispatch_mapped(struct fmq_conn *c, const struct fmq_client_msg *msg
   struct fmq_session *session = c->server->session;
   const struct fmq_mapping_config *m = dispatch_find_mapping(config, msg);
   if (m == NULL) {
-    fmq_conn_send_error(c, FMQ_CE_UNKNOWN_TYPE, "unknown message type", msg->id);
+    fmq_peer_send_error(&c->peer, FMQ_CE_UNKNOWN_TYPE, "unknown message type", msg->id);
     return;
   }
   uint32_t origin = (uint32_t)(m - config->mappings) + 1;
   if (m->action == FMQ_MAPPING_UNSUBSCRIBE && m->undoes != NULL) {
-    fmq_session_undo(session, c, (uint32_t)m->undoes_index + 1, msg->id);
+    fmq_session_undo(session, &c->peer, (uint32_t)m->undoes_index + 1, msg->id);
     return;
   }
   char why[160];
@@ -138,21 +118,21 @@ static void dispatch_mapped(struct fmq_conn *c, const struct fmq_client_msg *msg
   int rc = fmq_template_fill(&m->topic, msg->root, &topic, why, sizeof(why));
   if (rc != 0) {
     if (rc == FMQ_EFIELD)
-      fmq_conn_send_error(c, FMQ_CE_BAD_REQUEST, why, msg->id);
+      fmq_peer_send_error(&c->peer, FMQ_CE_BAD_REQUEST, why, msg->id);
     else
-      fmq_conn_send_error(c, FMQ_CE_INTERNAL, "out of memory", msg->id);
+      fmq_peer_send_error(&c->peer, FMQ_CE_INTERNAL, "out of memory", msg->id);
     return;
   }
   size_t len = strlen(topic);
   int (*check)(const char *, size_t) =
       m->action == FMQ_MAPPING_PUBLISH ? fmq_topic_check_name : fmq_topic_check_filter;
   if (check(topic, len) != 0) {
-    fmq_conn_send_error(c, FMQ_CE_INVALID_TOPIC, "the filled-in topic is not a valid MQTT topic",
+    fmq_peer_send_error(&c->peer, FMQ_CE_INVALID_TOPIC, "the filled-in topic is not a valid MQTT topic",
                msg->id);
   } else if (m->action == FMQ_MAPPING_SUBSCRIBE) {
     dispatch_subscribe(c, topic, m->qos, msg->id, origin);
   } else if (m->action == FMQ_MAPPING_UNSUBSCRIBE) {
-    fmq_session_unsubscribe(session, c, topic, msg->id);
+    fmq_session_unsubscribe(session, &c->peer, topic, msg->id);
   } else {
     dispatch_mapped_publish(c, m, msg, topic, ev);
   }
@@ -170,7 +150,7 @@ static void dispatch_message(struct fmq_conn *c, const struct fmq_client_msg *ms
     dispatch_subscribe(c, msg->topic, msg->qos, msg->id, 0);
     break;
   case FMQ_CLIENT_UNSUBSCRIBE:
-    fmq_session_unsubscribe(session, c, msg->topic, msg->id);
+    fmq_session_unsubscribe(session, &c->peer, msg->topic, msg->id);
     break;
   case FMQ_CLIENT_PUBLISH:
     dispatch_publish(c, msg);
@@ -189,7 +169,7 @@ void fmq_dispatch_data(struct fmq_conn *c, const struct fmq_ws_event *ev) {
   /* Parsed first so that a refusal can carry the message's id. */
   if (dispatch_take_token(c, msg.id) == 0) {
     if (rc != 0)
-      fmq_conn_send_error(c, err.code, err.message, msg.id);
+      fmq_peer_send_error(&c->peer, err.code, err.message, msg.id);
     else
       dispatch_message(c, &msg, ev);
   }

@@ -157,7 +157,7 @@ static int run(const struct fmq_config *config, const struct fmq_auth *auth) {
     return 1;
   }
   server.auth = auth;
-  rc = fmq_session_init(&session, &server, config);
+  rc = fmq_session_init(&session, &loop, config);
   if (rc != 0) {
     if (rc != -1)
       fmq_log_error("startup: %s", uv_strerror(rc));

@@ -13,9 +13,6 @@
  * room for bursts while connected. */
 #define FMQ_MQTT_QUEUE_HEADROOM 65536
 
-/* Internal: the disconnect finished (or failed); destroy on the loop thread. */
-#define FMQ_MQTT_DISCONNECT_DONE (FMQ_MQTT_STOPPED + 1)
-
 static struct fmq_mqtt_event *event_new(int type, size_t extra) {
   struct fmq_mqtt_event *ev = calloc(1, sizeof(*ev) + extra);
   if (ev == NULL) {

@@ -29,7 +29,11 @@ enum fmq_mqtt_event_type {
   FMQ_MQTT_SUBACK,
   FMQ_MQTT_UNSUBACK,
   FMQ_MQTT_PUBACK,       /* QoS 1/2: the broker acknowledged (or refused) */
-  FMQ_MQTT_STOPPED       /* after fmq_mqtt_stop: disconnected and destroyed */
+  FMQ_MQTT_STOPPED,      /* after fmq_mqtt_stop: disconnected and destroyed */
+  /* Internal to mqtt.c, never passed to the owner's handler: the DISCONNECT
+   * finished, failed or timed out; the loop thread destroys the client and
+   * the owner gets STOPPED instead (or nothing, if STOPPED went already). */
+  FMQ_MQTT_DISCONNECT_DONE
 };
 
 /* What an answer means for the request it answers. */
@@ -95,7 +99,8 @@ int fmq_mqtt_unsubscribe(struct fmq_mqtt *m, const char *filter, uintptr_t token
 int fmq_mqtt_publish(struct fmq_mqtt *m, const char *topic, const void *payload, size_t len,
                      int qos, int retain, uintptr_t token);
 /* Disconnects cleanly (bounded), destroys the Paho client and posts
- * STOPPED, after which the owner calls fmq_mqtt_close. */
+ * STOPPED, after which the owner calls fmq_mqtt_close. No subscribe,
+ * unsubscribe or publish may follow it. */
 void fmq_mqtt_stop(struct fmq_mqtt *m);
 /* Closes the event queue's handle and frees m's memory; the loop then ends
  * once the owner's handles are closed. */

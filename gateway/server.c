@@ -1,6 +1,7 @@
 #include "server.h"
 
 #include "conn.h"
+#include "container.h"
 #include "log.h"
 #include "session.h"
 #include "ws_frame.h"
@@ -11,9 +12,6 @@
 #include <string.h>
 
 #define FMQ_LISTEN_BACKLOG 1024
-
-#define conn_of(node, field) \
-  ((struct fmq_conn *)((char *)(node) - offsetof(struct fmq_conn, field)))
 
 static void on_timer(uv_timer_t *t);
 
@@ -41,13 +39,13 @@ static void on_timer(uv_timer_t *t) {
   struct fmq_deadline *d;
   /* Each handler moves the node out of its list or re-arms it later. */
   while ((d = fmq_deadline_expired(&s->handshake_deadlines, now)) != NULL)
-    fmq_conn_deadline_due(conn_of(d, deadline));
+    fmq_conn_deadline_due(fmq_container_of(d, struct fmq_conn, deadline));
   while ((d = fmq_deadline_expired(&s->idle_deadlines, now)) != NULL)
-    fmq_conn_deadline_due(conn_of(d, deadline));
+    fmq_conn_deadline_due(fmq_container_of(d, struct fmq_conn, deadline));
   while ((d = fmq_deadline_expired(&s->close_deadlines, now)) != NULL)
-    fmq_conn_deadline_due(conn_of(d, deadline));
+    fmq_conn_deadline_due(fmq_container_of(d, struct fmq_conn, deadline));
   while ((d = fmq_deadline_expired(&s->ping_deadlines, now)) != NULL)
-    fmq_conn_ping_due(conn_of(d, ping));
+    fmq_conn_ping_due(fmq_container_of(d, struct fmq_conn, ping));
   server_rearm_timer(s);
 }
 

@@ -1,8 +1,6 @@
 #include "session.h"
 
-#include "conn.h"
 #include "log.h"
-#include "server.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,10 +28,6 @@ struct fmq_filter {
 
 static uintptr_t request_token(const struct fmq_filter *f) {
   return (uintptr_t)f->subid << 32 | f->request_serial;
-}
-
-static void session_send(struct fmq_conn *c, struct fmq_buf *frame) {
-  fmq_conn_send(c, frame);
 }
 
 /* --- filters and their identifiers --- */
@@ -113,11 +107,11 @@ static void session_enter(struct fmq_session *s) {
   s->depth++;
 }
 
-static void release_now(struct fmq_session *s, struct fmq_conn *c);
+static void release_now(struct fmq_session *s, struct fmq_peer *c);
 
 static void session_leave(struct fmq_session *s) {
   if (s->depth == 1) {
-    struct fmq_conn *c;
+    struct fmq_peer *c;
     while ((c = SLIST_FIRST(&s->releasing)) != NULL) {
       SLIST_REMOVE_HEAD(&s->releasing, release_link);
       c->release_queued = 0;
@@ -140,18 +134,18 @@ static void sub_free_replies(struct fmq_sub *sub) {
 static void sub_unlink(struct fmq_sub *sub) {
   LIST_REMOVE(sub, filter_link);
   sub->filter->nholders--;
-  LIST_REMOVE(sub, conn_link);
-  sub->conn->nsubs--;
+  LIST_REMOVE(sub, peer_link);
+  sub->peer->nsubs--;
   sub_free_replies(sub);
   free(sub);
 }
 
 /* c's subscription to filter (NULL: any filter) through origin
  * (UINT32_MAX: any origin). */
-static struct fmq_sub *conn_find_sub(const struct fmq_conn *c, const char *filter,
+static struct fmq_sub *peer_find_sub(const struct fmq_peer *c, const char *filter,
                                      uint32_t origin) {
   struct fmq_sub *sub;
-  LIST_FOREACH(sub, &c->subs, conn_link)
+  LIST_FOREACH(sub, &c->subs, peer_link)
     if ((filter == NULL || strcmp(sub->filter->text, filter) == 0) &&
         (origin == UINT32_MAX || sub->origin == origin))
       return sub;
@@ -160,7 +154,7 @@ static struct fmq_sub *conn_find_sub(const struct fmq_conn *c, const char *filte
 
 /* The count of delivered serials per delivery type other than 0, made when
  * c first subscribes with one. */
-static int conn_track_dtypes(const struct fmq_session *s, struct fmq_conn *c) {
+static int peer_track_dtypes(const struct fmq_session *s, struct fmq_peer *c) {
   if (c->delivered_types == NULL)
     c->delivered_types = calloc(s->ndtypes - 1, sizeof(*c->delivered_types));
   return c->delivered_types != NULL ? 0 : -1;
@@ -193,10 +187,10 @@ static uint32_t sub_answer(struct fmq_sub *sub, uint32_t request, int granted,
       continue;
     }
     if (granted >= 0)
-      session_send(sub->conn, fmq_client_encode_subscribed(
+      fmq_peer_send(sub->peer, fmq_client_encode_subscribed(
                                   sub->filter->text, granted < r->qos ? granted : r->qos, r->id));
     else
-      fmq_conn_send_error(sub->conn, code, message, r->id);
+      fmq_peer_send_error(sub->peer, code, message, r->id);
     json_decref(r->id);
   }
   sub->nreplies = kept;
@@ -367,46 +361,72 @@ static void on_unsuback(struct fmq_session *s, const struct fmq_mqtt_event *ev) 
   filter_update(s, f);
 }
 
-void fmq_session_subscribe(struct fmq_session *s, struct fmq_conn *c, const char *filter,
+int fmq_session_check_topic(const struct fmq_session *s, const struct fmq_peer *c,
+                            const char *topic, int filter, enum fmq_client_error_code *code,
+                            char *why, size_t whylen) {
+  uint64_t max = s->config->broker.max_topic_levels;
+  size_t len = strlen(topic);
+  *code = FMQ_CE_INVALID_TOPIC;
+  if (filter && fmq_topic_is_shared(topic, len)) {
+    snprintf(why, whylen, "shared subscriptions ($share/...) are not supported");
+    return -1;
+  }
+  if (fmq_topic_levels(topic, len) > max) {
+    snprintf(why, whylen, "a topic may have at most %llu levels", (unsigned long long)max);
+    return -1;
+  }
+  *code = FMQ_CE_FORBIDDEN;
+  if (filter && !fmq_acl_allows(&c->identity.acl.subscribe, topic)) {
+    snprintf(why, whylen, "not allowed to subscribe to this topic filter");
+    return -1;
+  }
+  if (!filter && !fmq_acl_allows(&c->identity.acl.publish, topic)) {
+    snprintf(why, whylen, "not allowed to publish to this topic");
+    return -1;
+  }
+  return 0;
+}
+
+void fmq_session_subscribe(struct fmq_session *s, struct fmq_peer *c, const char *filter,
                            int qos, const json_t *id, uint32_t origin) {
   char msg[96];
   session_enter(s);
-  struct fmq_sub *sub = conn_find_sub(c, filter, origin);
+  struct fmq_sub *sub = peer_find_sub(c, filter, origin);
   int created = sub == NULL;
   if (created) {
     uint64_t max = s->config->websocket.max_subscriptions;
     if (c->nsubs >= max) {
       snprintf(msg, sizeof(msg), "at most %llu subscriptions per connection",
                (unsigned long long)max);
-      fmq_conn_send_error(c, FMQ_CE_TOO_MANY_SUBSCRIPTIONS, msg, id);
+      fmq_peer_send_error(c, FMQ_CE_TOO_MANY_SUBSCRIPTIONS, msg, id);
       session_leave(s);
       return;
     }
     uint32_t dtype = origin == 0 ? 0 : s->mapping_dtype[origin - 1];
-    struct fmq_filter *f = dtype == 0 || conn_track_dtypes(s, c) == 0 ? filter_get(s, filter)
+    struct fmq_filter *f = dtype == 0 || peer_track_dtypes(s, c) == 0 ? filter_get(s, filter)
                                                                       : NULL;
     sub = f ? calloc(1, sizeof(*sub)) : NULL;
     if (sub == NULL) {
       if (f != NULL && filter_is_unused(f))
         filter_free(s, f);
-      fmq_conn_send_error(c, FMQ_CE_INTERNAL, "out of memory", id);
+      fmq_peer_send_error(c, FMQ_CE_INTERNAL, "out of memory", id);
       session_leave(s);
       return;
     }
     sub->filter = f;
-    sub->conn = c;
+    sub->peer = c;
     sub->origin = origin;
     sub->dtype = dtype;
     LIST_INSERT_HEAD(&f->holders, sub, filter_link);
     f->nholders++;
-    LIST_INSERT_HEAD(&c->subs, sub, conn_link);
+    LIST_INSERT_HEAD(&c->subs, sub, peer_link);
     c->nsubs++;
   }
   struct fmq_filter *f = sub->filter;
   if (sub_add_reply(sub, id, qos) != 0) {
     if (created)
       sub_unlink(sub);
-    fmq_conn_send_error(c, FMQ_CE_INTERNAL, "out of memory", id);
+    fmq_peer_send_error(c, FMQ_CE_INTERNAL, "out of memory", id);
   } else {
     /* Subscribing again, as in MQTT, replaces the QoS and resends the
      * retained messages. */
@@ -427,27 +447,27 @@ static void sub_drop(struct fmq_session *s, struct fmq_sub *sub) {
 }
 
 /* Each drop searches again: updating a filter can unlink other holders. */
-void fmq_session_unsubscribe(struct fmq_session *s, struct fmq_conn *c, const char *filter,
+void fmq_session_unsubscribe(struct fmq_session *s, struct fmq_peer *c, const char *filter,
                              const json_t *id) {
   session_enter(s);
   struct fmq_sub *sub;
-  while ((sub = conn_find_sub(c, filter, UINT32_MAX)) != NULL)
+  while ((sub = peer_find_sub(c, filter, UINT32_MAX)) != NULL)
     sub_drop(s, sub);
-  session_send(c, fmq_client_encode_unsubscribed(filter, id));
+  fmq_peer_send(c, fmq_client_encode_unsubscribed(filter, id));
   session_leave(s);
 }
 
-void fmq_session_undo(struct fmq_session *s, struct fmq_conn *c, uint32_t origin,
+void fmq_session_undo(struct fmq_session *s, struct fmq_peer *c, uint32_t origin,
                       const json_t *id) {
   session_enter(s);
   struct fmq_sub *sub;
   size_t n = 0;
-  LIST_FOREACH(sub, &c->subs, conn_link)
+  LIST_FOREACH(sub, &c->subs, peer_link)
     n += sub->origin == origin;
   char **topics = calloc(n + 1, sizeof(*topics));
   size_t ndropped = 0;
   int failed = topics == NULL;
-  while ((sub = conn_find_sub(c, NULL, origin)) != NULL) {
+  while ((sub = peer_find_sub(c, NULL, origin)) != NULL) {
     if (!failed && ndropped < n && (topics[ndropped] = strdup(sub->filter->text)) != NULL)
       ndropped++;
     else
@@ -455,9 +475,9 @@ void fmq_session_undo(struct fmq_session *s, struct fmq_conn *c, uint32_t origin
     sub_drop(s, sub);
   }
   if (failed)
-    fmq_conn_send_error(c, FMQ_CE_INTERNAL, "out of memory", id);
+    fmq_peer_send_error(c, FMQ_CE_INTERNAL, "out of memory", id);
   else
-    session_send(c, fmq_client_encode_unsubscribed_topics((const char *const *)topics, ndropped,
+    fmq_peer_send(c, fmq_client_encode_unsubscribed_topics((const char *const *)topics, ndropped,
                                                           id));
   for (size_t i = 0; i < ndropped; i++)
     free(topics[i]);
@@ -465,7 +485,7 @@ void fmq_session_undo(struct fmq_session *s, struct fmq_conn *c, uint32_t origin
   session_leave(s);
 }
 
-static void release_now(struct fmq_session *s, struct fmq_conn *c) {
+static void release_now(struct fmq_session *s, struct fmq_peer *c) {
   struct fmq_sub *sub;
   while ((sub = LIST_FIRST(&c->subs)) != NULL) {
     struct fmq_filter *f = sub->filter;
@@ -474,14 +494,18 @@ static void release_now(struct fmq_session *s, struct fmq_conn *c) {
   }
   struct fmq_pub *p;
   while ((p = LIST_FIRST(&c->pubs)) != NULL) {
-    LIST_REMOVE(p, conn_link);
-    p->conn = NULL;
+    LIST_REMOVE(p, peer_link);
+    p->peer = NULL;
   }
   free(c->delivered_types);
   c->delivered_types = NULL;
+  LIST_REMOVE(c, link);
+  c->attached = 0;
 }
 
-void fmq_session_release(struct fmq_session *s, struct fmq_conn *c) {
+void fmq_session_release(struct fmq_session *s, struct fmq_peer *c) {
+  if (!c->attached)
+    return;
   session_enter(s);
   if (!c->release_queued) {
     c->release_queued = 1;
@@ -494,28 +518,28 @@ void fmq_session_release(struct fmq_session *s, struct fmq_conn *c) {
 
 static void pub_free(struct fmq_session *s, struct fmq_pub *p) {
   TAILQ_REMOVE(&s->pubs, p, link);
-  if (p->conn != NULL)
-    LIST_REMOVE(p, conn_link);
+  if (p->peer != NULL)
+    LIST_REMOVE(p, peer_link);
   if (p->held)
     s->held--;
   json_decref(p->id);
   free(p);
 }
 
-static void send_publish_error(struct fmq_session *s, struct fmq_conn *c, int rc,
+static void send_publish_error(struct fmq_session *s, struct fmq_peer *c, int rc,
                                const json_t *id) {
   if (rc == UV_ENOBUFS && s->up)
-    fmq_conn_send_error(c, FMQ_CE_UNAVAILABLE, "too many messages are waiting for the broker", id);
+    fmq_peer_send_error(c, FMQ_CE_UNAVAILABLE, "too many messages are waiting for the broker", id);
   else if (rc == UV_ENOBUFS)
-    fmq_conn_send_error(c, FMQ_CE_UNAVAILABLE, "the broker is unreachable and the offline buffer is full",
+    fmq_peer_send_error(c, FMQ_CE_UNAVAILABLE, "the broker is unreachable and the offline buffer is full",
                id);
   else if (rc == UV_ENOTCONN)
-    fmq_conn_send_error(c, FMQ_CE_UNAVAILABLE, "the broker is unreachable", id);
+    fmq_peer_send_error(c, FMQ_CE_UNAVAILABLE, "the broker is unreachable", id);
   else
-    fmq_conn_send_error(c, FMQ_CE_INTERNAL, "the message could not be published", id);
+    fmq_peer_send_error(c, FMQ_CE_INTERNAL, "the message could not be published", id);
 }
 
-static void session_publish(struct fmq_session *s, struct fmq_conn *c,
+static void session_publish(struct fmq_session *s, struct fmq_peer *c,
                             const struct fmq_client_msg *msg) {
   /* An MQTT 5 broker disconnects a client that publishes above its Maximum
    * QoS; one web client must not cut everyone off, so the message goes at
@@ -532,7 +556,7 @@ static void session_publish(struct fmq_session *s, struct fmq_conn *c,
     if (rc != 0)
       send_publish_error(s, c, rc, m->id);
     else if (m->id != NULL)
-      session_send(c, fmq_client_encode_puback(m->id));
+      fmq_peer_send(c, fmq_client_encode_puback(m->id));
     return;
   }
   /* Paho's own bound also covers messages queued while connected, so the
@@ -543,7 +567,7 @@ static void session_publish(struct fmq_session *s, struct fmq_conn *c,
   }
   struct fmq_pub *p = calloc(1, sizeof(*p));
   if (p == NULL) {
-    fmq_conn_send_error(c, FMQ_CE_INTERNAL, "out of memory", m->id);
+    fmq_peer_send_error(c, FMQ_CE_INTERNAL, "out of memory", m->id);
     return;
   }
   p->token = ++s->next_pub_token;
@@ -557,12 +581,12 @@ static void session_publish(struct fmq_session *s, struct fmq_conn *c,
   p->id = m->id ? json_incref((json_t *)m->id) : NULL;
   p->held = !s->up;
   s->held += (uint64_t)p->held;
-  p->conn = c;
-  LIST_INSERT_HEAD(&c->pubs, p, conn_link);
+  p->peer = c;
+  LIST_INSERT_HEAD(&c->pubs, p, peer_link);
   TAILQ_INSERT_TAIL(&s->pubs, p, link);
 }
 
-void fmq_session_publish(struct fmq_session *s, struct fmq_conn *c,
+void fmq_session_publish(struct fmq_session *s, struct fmq_peer *c,
                          const struct fmq_client_msg *m) {
   session_enter(s);
   session_publish(s, c, m);
@@ -578,18 +602,18 @@ static void on_puback(struct fmq_session *s, const struct fmq_mqtt_event *ev) {
       break;
   if (p == NULL)
     return;
-  if (p->conn != NULL) {
+  if (p->peer != NULL) {
     if (ev->outcome == FMQ_MQTT_DONE) {
       if (p->id != NULL)
-        session_send(p->conn, fmq_client_encode_puback(p->id));
+        fmq_peer_send(p->peer, fmq_client_encode_puback(p->id));
     } else if (ev->outcome == FMQ_MQTT_NOT_SENT) {
-      fmq_conn_send_error(p->conn, FMQ_CE_UNAVAILABLE, "the broker connection was lost", p->id);
+      fmq_peer_send_error(p->peer, FMQ_CE_UNAVAILABLE, "the broker connection was lost", p->id);
     } else if (ev->reason == 0x87) {
-      fmq_conn_send_error(p->conn, FMQ_CE_FORBIDDEN, "the broker refused the publish", p->id);
+      fmq_peer_send_error(p->peer, FMQ_CE_FORBIDDEN, "the broker refused the publish", p->id);
     } else if (ev->reason == 0x90) {
-      fmq_conn_send_error(p->conn, FMQ_CE_INVALID_TOPIC, "the broker refused the topic name", p->id);
+      fmq_peer_send_error(p->peer, FMQ_CE_INVALID_TOPIC, "the broker refused the topic name", p->id);
     } else {
-      fmq_conn_send_error(p->conn, FMQ_CE_INTERNAL, "the broker refused the publish", p->id);
+      fmq_peer_send_error(p->peer, FMQ_CE_INTERNAL, "the broker refused the publish", p->id);
     }
   }
   pub_free(s, p);
@@ -597,7 +621,7 @@ static void on_puback(struct fmq_session *s, const struct fmq_mqtt_event *ev) {
 
 /* --- routing --- */
 
-static void deliver(struct fmq_session *s, const struct fmq_mqtt_event *ev, struct fmq_conn *c,
+static void deliver(struct fmq_session *s, const struct fmq_mqtt_event *ev, struct fmq_peer *c,
                     uint32_t dtype) {
   uint64_t *seen = dtype == 0 ? &c->delivered : &c->delivered_types[dtype - 1];
   if (*seen == s->delivery)
@@ -612,7 +636,7 @@ static void deliver(struct fmq_session *s, const struct fmq_mqtt_event *ev, stru
       return;
     }
   }
-  session_send(c, fmq_buf_ref(*frame));
+  fmq_peer_send(c, fmq_buf_ref(*frame));
 }
 
 /* The filter through which c takes a live message on topic with delivery
@@ -620,10 +644,10 @@ static void deliver(struct fmq_session *s, const struct fmq_mqtt_event *ev, stru
  * those subscribed at the broker. The broker sends one copy per matching
  * subscription; routing each copy only to the clients it is designated for
  * delivers once per type. */
-static uint32_t designated_subid(const struct fmq_conn *c, uint32_t dtype, const char *topic) {
+static uint32_t designated_subid(const struct fmq_peer *c, uint32_t dtype, const char *topic) {
   const struct fmq_sub *sub;
   uint32_t best = UINT32_MAX;
-  LIST_FOREACH(sub, &c->subs, conn_link) {
+  LIST_FOREACH(sub, &c->subs, peer_link) {
     const struct fmq_filter *f = sub->filter;
     if (sub->live && sub->dtype == dtype && f->broker_qos >= 0 && f->subid < best &&
         fmq_topic_matches(f->text, topic))
@@ -637,7 +661,7 @@ static uint32_t designated_subid(const struct fmq_conn *c, uint32_t dtype, const
  * take it only through the lowest matching identifier among them. */
 static int replay_designated(const struct fmq_sub *h, const char *topic) {
   const struct fmq_sub *sub;
-  LIST_FOREACH(sub, &h->conn->subs, conn_link)
+  LIST_FOREACH(sub, &h->peer->subs, peer_link)
     if (sub != h && sub->replay == h->replay && sub->dtype == h->dtype &&
         sub->filter->subid < h->filter->subid && fmq_topic_matches(sub->filter->text, topic))
       return 0;
@@ -649,7 +673,7 @@ static void route_replay(struct fmq_session *s, const struct fmq_mqtt_event *ev,
   const struct fmq_sub *h;
   LIST_FOREACH(h, &f->holders, filter_link)
     if (h->replay != 0 && replay_designated(h, ev->topic))
-      deliver(s, ev, h->conn, h->dtype);
+      deliver(s, ev, h->peer, h->dtype);
 }
 
 static void route_live_by_subid(struct fmq_session *s, const struct fmq_mqtt_event *ev,
@@ -660,8 +684,8 @@ static void route_live_by_subid(struct fmq_session *s, const struct fmq_mqtt_eve
   const struct fmq_sub *h;
   LIST_FOREACH(h, &f->holders, filter_link)
     if (h->live &&
-        (h->conn->nsubs == 1 || designated_subid(h->conn, h->dtype, ev->topic) == f->subid))
-      deliver(s, ev, h->conn, h->dtype);
+        (h->peer->nsubs == 1 || designated_subid(h->peer, h->dtype, ev->topic) == f->subid))
+      deliver(s, ev, h->peer, h->dtype);
 }
 
 struct route_ctx {
@@ -675,7 +699,7 @@ static void route_live_visit(void *value, void *arg) {
   const struct fmq_sub *h;
   LIST_FOREACH(h, &f->holders, filter_link)
     if (h->live)
-      deliver(ctx->s, ctx->ev, h->conn, h->dtype);
+      deliver(ctx->s, ctx->ev, h->peer, h->dtype);
 }
 
 static void group_reset(struct fmq_session *s) {
@@ -756,17 +780,24 @@ static void on_message(struct fmq_session *s, struct fmq_mqtt_event *ev) {
 
 /* --- broker status --- */
 
+/* A peer that a send closes stays listed until the outermost leave. */
 static void broadcast(struct fmq_session *s, struct fmq_buf *frame) {
-  for (struct fmq_conn *c = LIST_FIRST(&s->server->conns), *next; c != NULL; c = next) {
-    next = LIST_NEXT(c, link);
-    if (c->state == FMQ_CONN_OPEN)
-      session_send(c, fmq_buf_ref(frame));
-  }
+  struct fmq_peer *c;
+  LIST_FOREACH(c, &s->peers, link)
+    fmq_peer_send(c, fmq_buf_ref(frame));
 }
 
-void fmq_session_greet(struct fmq_session *s, struct fmq_conn *c) {
+void fmq_session_attach(struct fmq_session *s, struct fmq_peer *c) {
+  LIST_INIT(&c->subs);
+  LIST_INIT(&c->pubs);
+  c->nsubs = 0;
+  c->delivered = 0;
+  c->delivered_types = NULL;
+  c->release_queued = 0;
+  c->attached = 1;
+  LIST_INSERT_HEAD(&s->peers, c, link);
   if (!s->up)
-    session_send(c, fmq_buf_ref(s->status_down));
+    fmq_peer_send(c, fmq_buf_ref(s->status_down));
 }
 
 static void on_connected(struct fmq_session *s) {
@@ -847,6 +878,8 @@ static void on_mqtt_event(struct fmq_mqtt *m, struct fmq_mqtt_event *ev) {
     fmq_log_info("broker disconnected");
     fmq_mqtt_close(&s->mqtt);
     break;
+  case FMQ_MQTT_DISCONNECT_DONE: /* mqtt.c's own */
+    break;
   }
   free(ev);
   session_leave(s);
@@ -873,14 +906,14 @@ static int session_init_dtypes(struct fmq_session *s) {
   return s->group_frames != NULL ? 0 : -1;
 }
 
-int fmq_session_init(struct fmq_session *s, struct fmq_server *server,
-                     const struct fmq_config *config) {
+int fmq_session_init(struct fmq_session *s, uv_loop_t *loop, const struct fmq_config *config) {
   memset(s, 0, sizeof(*s));
-  s->server = server;
   s->config = config;
   s->next_subid = 1; /* identifier 0 is not allowed */
   s->max_qos = 2;
   TAILQ_INIT(&s->pubs);
+  LIST_INIT(&s->peers);
+  SLIST_INIT(&s->releasing);
   fmq_trie_init(&s->filters);
   s->status_up = fmq_client_encode_status(1);
   s->status_down = fmq_client_encode_status(0);
@@ -888,7 +921,7 @@ int fmq_session_init(struct fmq_session *s, struct fmq_server *server,
     fmq_session_close(s);
     return UV_ENOMEM;
   }
-  int rc = fmq_mqtt_init(&s->mqtt, server->loop, config, on_mqtt_event);
+  int rc = fmq_mqtt_init(&s->mqtt, loop, config, on_mqtt_event);
   if (rc != 0) {
     fmq_session_close(s);
     return rc;

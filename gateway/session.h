@@ -5,11 +5,13 @@
 #include "client_proto.h"
 #include "config.h"
 #include "mqtt.h"
+#include "peer.h"
 #include "topic.h"
 
 #include <jansson.h>
 #include <stdint.h>
 #include <sys/queue.h>
+#include <uv.h>
 
 /* The gateway's one shared broker session: which client holds which filter,
  * one broker subscription per distinct filter (reference-counted, at the
@@ -17,12 +19,10 @@
  * the clients whose filters match (once per client and delivery type, one
  * shared frame per type),
  * publishes awaiting the broker's ack, and the broker's up/down status.
- * Loop thread only. Connections are reached through the subscriptions they
- * hold; a connection leaving calls fmq_session_release, after which nothing
- * here points at it. */
+ * Loop thread only. It knows its clients as peers (peer.h), whatever
+ * carries them: attached when they open, released when they go, after
+ * which nothing here points at them. */
 
-struct fmq_conn;
-struct fmq_server;
 struct fmq_filter;
 
 /* A subscribe message waiting for its answer. */
@@ -34,14 +34,14 @@ struct fmq_reply {
 
 /* One client's subscription to one filter through one origin (a plain
  * subscribe, or one mapping). Owned by the session; listed both on its
- * filter and on its connection. */
+ * filter and on its peer. */
 struct fmq_sub {
   struct fmq_filter *filter;
-  struct fmq_conn *conn;
+  struct fmq_peer *peer;
   uint32_t origin;        /* 0: a plain subscribe; else the mapping's index + 1 */
   uint32_t dtype;         /* delivery type: index into session->dtypes */
   LIST_ENTRY(fmq_sub) filter_link;
-  LIST_ENTRY(fmq_sub) conn_link;
+  LIST_ENTRY(fmq_sub) peer_link;
   struct fmq_reply *replies;
   uint32_t nreplies, replies_cap;
   uint32_t request;       /* the broker request it waits for; 0: none */
@@ -54,15 +54,14 @@ struct fmq_sub {
 /* A QoS 1/2 publish awaiting the broker's ack. */
 struct fmq_pub {
   uintptr_t token;
-  struct fmq_conn *conn;  /* NULL once the client left */
+  struct fmq_peer *peer;  /* NULL once the client left */
   json_t *id;             /* owned reference, or NULL */
   int held;               /* made while the broker was down: counts against offline_buffer */
   TAILQ_ENTRY(fmq_pub) link;      /* session->pubs */
-  LIST_ENTRY(fmq_pub) conn_link;  /* conn->pubs */
+  LIST_ENTRY(fmq_pub) peer_link;  /* peer->pubs */
 };
 
 struct fmq_session {
-  struct fmq_server *server;          /* borrowed */
   const struct fmq_config *config;    /* borrowed */
   struct fmq_mqtt mqtt;
   struct fmq_trie filters;            /* filter text -> struct fmq_filter */
@@ -88,17 +87,17 @@ struct fmq_session {
   uint32_t ndtypes;
   uint32_t *mapping_dtype;            /* per mapping: its delivery type */
   int depth;                          /* nesting of session work; see session_leave */
-  SLIST_HEAD(, fmq_conn) releasing;   /* connections to release when depth returns to 0 */
+  LIST_HEAD(, fmq_peer) peers;        /* attached, not yet released */
+  SLIST_HEAD(, fmq_peer) releasing;   /* peers to release when depth returns to 0 */
   int up;                             /* the broker connection is up */
   int max_qos;                        /* the broker's Maximum QoS (MQTT 5 CONNACK) */
   int stopped;
   struct fmq_buf *status_up, *status_down;
 };
 
-/* Creates the MQTT client (not yet connected). Returns 0 or nonzero after
- * logging why. server and config are borrowed and outlive s. */
-int fmq_session_init(struct fmq_session *s, struct fmq_server *server,
-                     const struct fmq_config *config);
+/* Creates the MQTT client (not yet connected) on loop. Returns 0 or
+ * nonzero after logging why. config is borrowed and outlives s. */
+int fmq_session_init(struct fmq_session *s, uv_loop_t *loop, const struct fmq_config *config);
 int fmq_session_connect(struct fmq_session *s);
 /* Disconnects from the broker; once done, the session's handles close and
  * the loop can end. Call when no client is left. Idempotent. */
@@ -106,26 +105,36 @@ void fmq_session_stop(struct fmq_session *s);
 /* Frees what is left once uv_run has returned. */
 void fmq_session_close(struct fmq_session *s);
 
-/* A client's connection opened: tells it when the broker is down. */
-void fmq_session_greet(struct fmq_session *s, struct fmq_conn *c);
-/* protocol-v1 sections 3 and 6. filter/topic: valid, NUL-terminated, not a
- * shared subscription, within broker.max_topic_levels, allowed by the ACL;
- * id may be NULL (a reference is taken when kept). Each answers the client
- * itself. A subscription is one per filter and origin (0: plain, else a
+/* c may receive messages from now on (its fields but ops and identity
+ * are initialised here): it is told when the broker is down. */
+void fmq_session_attach(struct fmq_session *s, struct fmq_peer *c);
+/* Whether c may use topic (a publish's topic name) or, with filter set, a
+ * subscription filter: not a shared subscription, within
+ * broker.max_topic_levels (a broker drops a client past its own limit, and
+ * the connection is shared), allowed by c's ACL. topic: a valid MQTT name
+ * or filter, NUL-terminated. Returns 0, or -1 with *code (invalid_topic or
+ * forbidden) and the reason in why. Used for every subscribe and publish,
+ * and for the upgrade's topic= parameters. */
+int fmq_session_check_topic(const struct fmq_session *s, const struct fmq_peer *c,
+                            const char *topic, int filter, enum fmq_client_error_code *code,
+                            char *why, size_t whylen);
+/* protocol-v1 sections 3 and 6. filter/topic: passed
+ * fmq_session_check_topic; id may be NULL (a reference is taken when
+ * kept). Each answers the client itself. A subscription is one per filter and origin (0: plain, else a
  * mapping's index + 1); the origin's mapping decides the delivery type.
  * Unsubscribing a filter drops it from every origin. */
-void fmq_session_subscribe(struct fmq_session *s, struct fmq_conn *c, const char *filter,
+void fmq_session_subscribe(struct fmq_session *s, struct fmq_peer *c, const char *filter,
                            int qos, const json_t *id, uint32_t origin);
-void fmq_session_unsubscribe(struct fmq_session *s, struct fmq_conn *c, const char *filter,
+void fmq_session_unsubscribe(struct fmq_session *s, struct fmq_peer *c, const char *filter,
                              const json_t *id);
 /* An "undoes" mapping: drops every subscription c made through origin and
  * answers {"type":"unsubscribed","topics":[…]}. */
-void fmq_session_undo(struct fmq_session *s, struct fmq_conn *c, uint32_t origin,
+void fmq_session_undo(struct fmq_session *s, struct fmq_peer *c, uint32_t origin,
                       const json_t *id);
-void fmq_session_publish(struct fmq_session *s, struct fmq_conn *c,
+void fmq_session_publish(struct fmq_session *s, struct fmq_peer *c,
                          const struct fmq_client_msg *m);
 /* The client is going: releases its subscriptions (the broker is
  * unsubscribed from filters no one holds) and forgets its pending acks. */
-void fmq_session_release(struct fmq_session *s, struct fmq_conn *c);
+void fmq_session_release(struct fmq_session *s, struct fmq_peer *c);
 
 #endif

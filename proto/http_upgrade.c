@@ -1,5 +1,6 @@
 #include "http_upgrade.h"
 
+#include "container.h"
 #include "error.h"
 
 #include <stdlib.h>
@@ -9,7 +10,7 @@
 #define FMQ_HTTP_ARENA_MIN 512
 
 static struct fmq_http_request *http_request_of(llhttp_t *p) {
-  return (struct fmq_http_request *)((char *)p - offsetof(struct fmq_http_request, parser));
+  return fmq_container_of(p, struct fmq_http_request, parser);
 }
 
 static int http_is_ows(char c) {
