@@ -1,6 +1,7 @@
 #include "mqtt.h"
 
 #include "log.h"
+#include "subst.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,15 +153,18 @@ static void on_failure5(void *ctx, MQTTAsync_failureData5 *r) {
   if (r != NULL)
     fmq_log_debug("mqtt: request failed (code %d, reason 0x%02x, packet %d)", r->code,
                   (unsigned)r->reasonCode, r->packet_type);
-  int from_broker = r != NULL && (r->packet_type != 0 || r->reasonCode >= 0x80);
-  int reason = r != NULL && r->reasonCode >= 0x80 ? (int)r->reasonCode : 0x80;
+  int from_broker =
+      r != NULL && (r->packet_type != 0 || r->reasonCode >= MQTTREASONCODE_UNSPECIFIED_ERROR);
+  int reason = r != NULL && r->reasonCode >= MQTTREASONCODE_UNSPECIFIED_ERROR
+                   ? (int)r->reasonCode
+                   : MQTTREASONCODE_UNSPECIFIED_ERROR;
   answer(ctx, from_broker ? FMQ_MQTT_REFUSED : FMQ_MQTT_NOT_SENT, reason);
 }
 
 static void on_success(void *ctx, MQTTAsync_successData *r) {
   struct fmq_mqtt_request *a = ctx;
   int reason = a->type == FMQ_MQTT_SUBACK && r ? r->alt.qos : 0;
-  answer(a, reason >= 0x80 ? FMQ_MQTT_REFUSED : FMQ_MQTT_DONE, reason);
+  answer(a, reason >= MQTTREASONCODE_UNSPECIFIED_ERROR ? FMQ_MQTT_REFUSED : FMQ_MQTT_DONE, reason);
 }
 
 /* MQTT 3.1.1 has no reason codes: Paho reports a 0x80 SUBACK as a failure
@@ -171,8 +175,8 @@ static void on_failure(void *ctx, MQTTAsync_failureData *r) {
   if (r != NULL)
     fmq_log_debug("mqtt: request failed (code %d)", r->code);
   int refused = a->type == FMQ_MQTT_SUBACK && r != NULL &&
-                (r->code == 0x80 || r->code == MQTTASYNC_FAILURE);
-  answer(a, refused ? FMQ_MQTT_REFUSED : FMQ_MQTT_NOT_SENT, 0x80);
+                (r->code == MQTTREASONCODE_UNSPECIFIED_ERROR || r->code == MQTTASYNC_FAILURE);
+  answer(a, refused ? FMQ_MQTT_REFUSED : FMQ_MQTT_NOT_SENT, MQTTREASONCODE_UNSPECIFIED_ERROR);
 }
 
 static void on_disconnect_done(void *ctx, MQTTAsync_successData *r) {
@@ -314,28 +318,13 @@ int fmq_mqtt_publish(struct fmq_mqtt *m, const char *topic, const void *payload,
 
 /* "%h" host name, "%p" process id, "%%" a percent sign. */
 static char *client_id_expand(const char *pattern) {
-  char host[256] = "";
+  char host[256] = "", pid[24];
   gethostname(host, sizeof(host) - 1);
-  size_t cap = strlen(pattern) * 16 + sizeof(host) + 32, n = 0;
-  char *out = malloc(cap);
-  if (out == NULL)
-    return NULL;
-  for (const char *p = pattern; *p != '\0' && n + sizeof(host) + 24 < cap; p++) {
-    if (p[0] == '%' && p[1] == 'h') {
-      n += (size_t)snprintf(out + n, cap - n, "%s", host);
-      p++;
-    } else if (p[0] == '%' && p[1] == 'p') {
-      n += (size_t)snprintf(out + n, cap - n, "%ld", (long)getpid());
-      p++;
-    } else if (p[0] == '%' && p[1] == '%') {
-      out[n++] = '%';
-      p++;
-    } else {
-      out[n++] = *p;
-    }
-  }
-  out[n] = '\0';
-  return out;
+  snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+  const struct fmq_subst_var vars[] = {{'h', host}, {'p', pid}, {'%', "%"}};
+  size_t len;
+  int nomem;
+  return fmq_subst(pattern, vars, 3, NULL, &len, &nomem);
 }
 
 /* Paho spells plain MQTT "tcp://". */

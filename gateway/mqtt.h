@@ -48,7 +48,8 @@ struct fmq_mqtt_event {
   enum fmq_mqtt_event_type type;
   uintptr_t token;               /* SUBACK, UNSUBACK, PUBACK */
   enum fmq_mqtt_outcome outcome;
-  int reason;                    /* SUBACK: granted QoS or reason code; PUBACK: reason code */
+  int reason;                    /* SUBACK: granted QoS or reason code; PUBACK: reason code
+                                    (Paho's enum MQTTReasonCodes, MQTT 5 section 2.4) */
   /* MESSAGE: all in this allocation. topic is NUL-terminated. */
   const char *topic;
   const uint8_t *payload;

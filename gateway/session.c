@@ -608,9 +608,9 @@ static void on_puback(struct fmq_session *s, const struct fmq_mqtt_event *ev) {
         fmq_peer_send(p->peer, fmq_client_encode_puback(p->id));
     } else if (ev->outcome == FMQ_MQTT_NOT_SENT) {
       fmq_peer_send_error(p->peer, FMQ_CE_UNAVAILABLE, "the broker connection was lost", p->id);
-    } else if (ev->reason == 0x87) {
+    } else if (ev->reason == MQTTREASONCODE_NOT_AUTHORIZED) {
       fmq_peer_send_error(p->peer, FMQ_CE_FORBIDDEN, "the broker refused the publish", p->id);
-    } else if (ev->reason == 0x90) {
+    } else if (ev->reason == MQTTREASONCODE_TOPIC_NAME_INVALID) {
       fmq_peer_send_error(p->peer, FMQ_CE_INVALID_TOPIC, "the broker refused the topic name", p->id);
     } else {
       fmq_peer_send_error(p->peer, FMQ_CE_INTERNAL, "the broker refused the publish", p->id);

@@ -1,6 +1,7 @@
 #include "acl.h"
 
 #include "error.h"
+#include "subst.h"
 #include "topic.h"
 
 #include <stdio.h>
@@ -42,58 +43,23 @@ int fmq_acl_covers(const char *pattern, const char *filter) {
   }
 }
 
-/* Which value the text at s stands for: 0 "%u", 1 "%c", -1 neither. */
-static int acl_var(const char *s) {
-  if (s[0] != '%')
-    return -1;
-  return s[1] == 'u' ? 0 : s[1] == 'c' ? 1 : -1;
+/* A value fills exactly one level and adds no wildcard. */
+static int acl_value_ok(const char *value) {
+  return fmq_topic_check_level(value, strlen(value));
 }
 
-/* A value fills exactly one level and adds no wildcard. */
-/* pattern with "%u" and "%c" replaced by vals[0] and vals[1], as a new
- * string of *len bytes. NULL with *nomem 0 when a value the pattern uses is
- * unusable, with *nomem 1 when out of memory. */
-static char *acl_subst(const char *pattern, const char *const vals[2], size_t *len,
+/* pattern with "%u" and "%c" replaced by user and client_id; see
+ * fmq_subst. */
+static char *acl_subst(const char *pattern, const char *user, const char *client_id, size_t *len,
                        int *nomem) {
-  const char *s;
-  char *out, *o;
-  size_t n = 0;
-
-  *nomem = 0;
-  for (s = pattern; *s != '\0'; s++) {
-    int v = acl_var(s);
-    if (v < 0) {
-      n++;
-      continue;
-    }
-    if (vals[v] == NULL || fmq_topic_check_level(vals[v], strlen(vals[v])) != 0)
-      return NULL;
-    n += strlen(vals[v]);
-    s++;
-  }
-  if ((out = malloc(n + 1)) == NULL) {
-    *nomem = 1;
-    return NULL;
-  }
-  for (s = pattern, o = out; *s != '\0'; s++) {
-    int v = acl_var(s);
-    if (v < 0) {
-      *o++ = *s;
-      continue;
-    }
-    o = stpcpy(o, vals[v]);
-    s++;
-  }
-  *o = '\0';
-  *len = n;
-  return out;
+  const struct fmq_subst_var vars[] = {{'u', user}, {'c', client_id}};
+  return fmq_subst(pattern, vars, 2, acl_value_ok, len, nomem);
 }
 
 int fmq_acl_check_pattern(const char *pattern, char *msg, size_t msglen) {
-  static const char *const plain[2] = {"x", "x"};
   size_t len;
   int nomem, rc = -1;
-  char *f = acl_subst(pattern, plain, &len, &nomem);
+  char *f = acl_subst(pattern, "x", "x", &len, &nomem);
 
   if (f == NULL)
     snprintf(msg, msglen, "out of memory");
@@ -110,9 +76,8 @@ int fmq_acl_check_pattern(const char *pattern, char *msg, size_t msglen) {
 /* A result that is a shared subscription is refused as check_pattern
  * refuses one: "$%u/g/#" must not grant "$share/g/#" to the user "share". */
 char *fmq_acl_expand(const char *pattern, const char *user, const char *client_id, int *nomem) {
-  const char *const vals[2] = {user, client_id};
   size_t len;
-  char *f = acl_subst(pattern, vals, &len, nomem);
+  char *f = acl_subst(pattern, user, client_id, &len, nomem);
 
   if (f != NULL && (fmq_topic_check_filter(f, len) != 0 || fmq_topic_is_shared(f, len))) {
     free(f);

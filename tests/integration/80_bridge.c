@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -29,6 +30,8 @@ static struct fmqt_fixture gateway = {
 static struct fmqt_fixture max_qos_1 = {.broker_conf = "max_qos 1\n"};
 static struct fmqt_fixture gateway_311 = {
     .env = (const char *const[]){"FERRYMQ_BROKER_PROTOCOL=3.1.1", NULL}};
+static struct fmqt_fixture client_id_pattern = {
+    .env = (const char *const[]){"FERRYMQ_BROKER_CLIENT_ID=fmqt-%h-%p-%%p", NULL}};
 
 /* Dynamic security denies subscribing and publishing to secret/# (acl_file
  * cannot refuse a SUBSCRIBE: in Mosquitto 2.0 it only checks reads at
@@ -858,6 +861,20 @@ static int forbidding_teardown(void **state) {
   return r;
 }
 
+/* broker.client_id: %h the host name, %p the gateway's process id, %% a
+ * percent sign; the broker logs the id it was given. */
+static void client_id_placeholders_are_expanded(void **state) {
+  char host[256] = "", want[512];
+  gethostname(host, sizeof host - 1);
+  snprintf(want, sizeof want, " as fmqt-%s-%d-%%p ", host, (int)fmqt_fixture_gateway(state)->pid);
+  char *log = fmqt_broker_log(fmqt_fixture_broker(state));
+  if (strstr(log, want) == NULL) {
+    fmqt_broker_print_log(fmqt_fixture_broker(state), 0, "no such client id");
+    fail_msg("the broker saw no client id \"%s\"", want);
+  }
+  free(log);
+}
+
 #define TEST(fn) cmocka_unit_test_prestate_setup_teardown(fn, fmqt_fixture_setup, \
                                                           fmqt_fixture_teardown, &gateway)
 
@@ -899,6 +916,9 @@ int main(void) {
       cmocka_unit_test_prestate_setup_teardown(sys_topics_are_not_matched_by_leading_wildcards,
                                                fmqt_fixture_setup, fmqt_fixture_teardown,
                                                &gateway_311),
+      cmocka_unit_test_prestate_setup_teardown(client_id_placeholders_are_expanded,
+                                               fmqt_fixture_setup, fmqt_fixture_teardown,
+                                               &client_id_pattern),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
