@@ -218,6 +218,9 @@ static int conn_count_ip(struct fmq_conn *c) {
   return 0;
 }
 
+/* Out of memory, returns UV_ENOMEM before taking anything from the
+ * listener: the server then accepts the connection into its spare handle
+ * and closes it (server.c). */
 int fmq_conn_accept(struct fmq_listener *listener) {
   struct fmq_server *s = listener->server;
   struct fmq_conn *c = calloc(1, sizeof(*c));

@@ -141,43 +141,48 @@ static void raise_fd_limit(void) {
   }
 }
 
+/* The server is allocated (its read buffer alone is 64 KiB) and freed only
+ * after uv_loop_close: its handles live in it until the loop lets go. */
 static int run(const struct fmq_config *config, const struct fmq_auth *auth) {
   uv_loop_t loop;
-  struct fmq_server server;
   struct fmq_session session;
   int rc = uv_loop_init(&loop);
   if (rc != 0) {
     fmq_log_error("event loop: %s", uv_strerror(rc));
     return 1;
   }
-  rc = fmq_server_init(&server, &loop, config);
+  struct fmq_server *server = malloc(sizeof(*server));
+  rc = server != NULL ? fmq_server_init(server, &loop, config) : UV_ENOMEM;
   if (rc != 0) {
     fmq_log_error("startup: %s", uv_strerror(rc));
     uv_loop_close(&loop);
+    free(server);
     return 1;
   }
-  server.auth = auth;
+  server->auth = auth;
   rc = fmq_session_init(&session, &loop, config);
   if (rc != 0) {
     if (rc != -1)
       fmq_log_error("startup: %s", uv_strerror(rc));
-    fmq_server_stop(&server);
+    fmq_server_stop(server);
     uv_run(&loop, UV_RUN_DEFAULT);
-    fmq_server_close(&server);
+    fmq_server_close(server);
     uv_loop_close(&loop);
+    free(server);
     return 1;
   }
-  server.session = &session;
+  server->session = &session;
   if (config->workers > 1)
     fmq_log_warn("workers: %llu requested; this version runs one event loop",
                  (unsigned long long)config->workers);
-  int failed = fmq_server_start(&server) != 0 || fmq_session_connect(&session) != 0;
+  int failed = fmq_server_start(server) != 0 || fmq_session_connect(&session) != 0;
   if (failed)
-    fmq_server_stop(&server);
+    fmq_server_stop(server);
   uv_run(&loop, UV_RUN_DEFAULT);
   fmq_session_close(&session);
-  fmq_server_close(&server);
+  fmq_server_close(server);
   rc = uv_loop_close(&loop);
+  free(server);
   if (rc != 0) {
     fmq_log_error("event loop did not close cleanly: %s", uv_strerror(rc));
     return 1;

@@ -7,6 +7,7 @@
 #include "ws_frame.h"
 
 #include <netdb.h>
+#include <openssl/err.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,17 +119,19 @@ int fmq_server_init(struct fmq_server *s, uv_loop_t *loop, const struct fmq_conf
   fmq_deadline_list_init(&s->idle_deadlines, config->websocket.idle_timeout);
   fmq_deadline_list_init(&s->close_deadlines, config->websocket.close_timeout);
   fmq_deadline_list_init(&s->ping_deadlines, config->websocket.ping_interval);
-  uint64_t seed = 0;
-  int rc = uv_random(NULL, NULL, &seed, sizeof(seed), 0, NULL);
-  if (rc != 0)
-    return rc;
-  fmq_ipcount_init(&s->per_ip, seed);
+  /* Keyed only when used: the table stays zeroed (and unused) otherwise. */
+  if (config->limits.max_connections_per_ip > 0 && fmq_ipcount_init(&s->per_ip) != 0) {
+    unsigned long e = ERR_get_error();
+    const char *why = e != 0 ? ERR_reason_error_string(e) : NULL;
+    fmq_log_error("limits.max_connections_per_ip: no SipHash key from OpenSSL: %s",
+                  why != NULL ? why : "unknown error");
+    ERR_clear_error();
+    return UV_ENOSYS;
+  }
   s->ping_frame = fmq_ws_frame_new(FMQ_WS_PING, NULL, 0);
-  if (s->ping_frame == NULL)
-    return UV_ENOMEM;
   s->listeners = calloc(config->nlisten, sizeof(*s->listeners));
-  if (s->listeners == NULL) {
-    fmq_buf_unref(s->ping_frame);
+  if (s->ping_frame == NULL || s->listeners == NULL) {
+    fmq_server_close(s);
     return UV_ENOMEM;
   }
   uv_timer_init(loop, &s->timer);
@@ -139,11 +142,73 @@ int fmq_server_init(struct fmq_server *s, uv_loop_t *loop, const struct fmq_conf
   return 0;
 }
 
+static void on_spare_closed(uv_handle_t *h);
+
+/* No memory for a connection: take it off the listener all the same, into
+ * the spare handle, and close it (the client sees its connection closed).
+ * Left pending, it would stop the listener for good: libuv stops polling a
+ * listener whose accepted connection the callback did not take, until
+ * uv_accept. Costs no memory (uv_tcp_init, uv_accept and uv_close allocate
+ * nothing). While the spare is still closing, the listener keeps its
+ * connection pending and is not polled until the spare's close callback, at
+ * the end of this loop turn: while memory is exhausted the gateway closes
+ * one connection per loop turn and never spins. Warns at most once a
+ * second, with the count since the last warning. */
+static void listener_shed(struct fmq_listener *l) {
+  struct fmq_server *s = l->server;
+  if (s->spare_busy) {
+    l->waiting = 1;
+    return;
+  }
+  uv_tcp_init(s->loop, &s->spare);
+  s->spare.data = s;
+  s->spare_busy = 1;
+  int rc = uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)&s->spare);
+  uv_close((uv_handle_t *)&s->spare, on_spare_closed);
+  if (rc != 0)
+    return;
+  s->shed++;
+  uint64_t now = uv_now(s->loop);
+  if (now >= s->shed_warn_at) {
+    fmq_log_warn("out of memory: %llu connection(s) closed at accept since the last warning",
+                 (unsigned long long)s->shed);
+    s->shed = 0;
+    s->shed_warn_at = now + 1000;
+  }
+}
+
+static void listener_accept(struct fmq_listener *l) {
+  /* UV_ENOMEM: nothing allocated, the connection still on the listener. */
+  int rc = fmq_conn_accept(l);
+  if (rc == UV_ENOMEM)
+    listener_shed(l);
+  else if (rc < 0)
+    fmq_log_warn("accept failed: %s", uv_strerror(rc));
+}
+
+static void on_spare_closed(uv_handle_t *h) {
+  struct fmq_server *s = h->data;
+  s->spare_busy = 0;
+  /* A closed listener closed its pending connection itself. */
+  if (s->stopping)
+    return;
+  for (size_t i = 0; i < s->nlisteners; i++) {
+    struct fmq_listener *l = &s->listeners[i];
+    if (l->waiting) {
+      /* Memory may be back; if not, the first takes the spare again and
+       * the others wait for it. */
+      l->waiting = 0;
+      listener_accept(l);
+    }
+  }
+}
+
 static void on_connection(uv_stream_t *server, int status) {
   struct fmq_listener *l = server->data;
-  int rc = status < 0 ? status : fmq_conn_accept(l);
-  if (rc < 0)
-    fmq_log_warn("accept failed: %s", uv_strerror(rc));
+  if (status < 0)
+    fmq_log_warn("accept failed: %s", uv_strerror(status));
+  else
+    listener_accept(l);
 }
 
 static int format_address(const struct sockaddr_storage *ss, char *out, size_t cap) {

@@ -24,6 +24,7 @@ struct fmq_listener {
   uv_tcp_t tcp;
   struct fmq_server *server;
   const struct fmq_listen_config *config; /* borrowed from the server's config */
+  int waiting;                            /* a connection waits for the spare (server.c) */
 };
 
 #define FMQ_READ_BUF_SIZE (64 * 1024)
@@ -46,6 +47,12 @@ struct fmq_server {
   uint64_t next_conn_id;
   size_t nactive;                        /* connections in HTTP or OPEN: what max_connections bounds */
   struct fmq_ipcount per_ip;             /* the same per address, when max_connections_per_ip is set */
+  /* A connection that cannot be allocated is still taken off its listener,
+   * into this handle, and closed: left there, it would stop the listener. */
+  uv_tcp_t spare;
+  int spare_busy;                        /* spare holds or is closing such a connection */
+  uint64_t shed;                         /* connections closed so since the last warning */
+  uint64_t shed_warn_at;                 /* loop time from which the next warning may come */
   int stopping;
   /* Every read lands here; a connection copies only an unfinished message. */
   uint8_t read_buf[FMQ_READ_BUF_SIZE];

@@ -210,20 +210,25 @@ static int filter_is_unused(const struct fmq_filter *f) {
   return f->nholders == 0 && f->broker_qos < 0 && f->request == FILTER_IDLE;
 }
 
-/* Answers with an error and drops the holders waiting for `request` (0:
- * every holder not yet granted). Returns 1 when f was freed. */
+/* Answers with an error the holders waiting for `request` (0: every
+ * holder waiting for one not sent yet). Those never granted are dropped
+ * (every subscribe they made is answered); a granted holder keeps what it
+ * has, since only its new subscribe failed and the broker still holds the
+ * old one, and subscribes made after that request wait for the next. Returns
+ * 1 when f was freed. */
 static int filter_fail_waiting(struct fmq_session *s, struct fmq_filter *f,
                                enum fmq_client_error_code code, const char *message,
                                uint32_t request) {
   for (struct fmq_sub *h = LIST_FIRST(&f->holders), *next; h != NULL; h = next) {
     next = LIST_NEXT(h, filter_link);
-    if (request != 0 ? h->request == request : !h->live) {
+    if (request != 0 && h->request != request)
+      continue;
+    if (!h->live) {
       sub_answer(h, 0, -1, code, message);
       sub_unlink(h);
-    } else if (request == 0) {
-      /* A granted holder's new subscribe that could not be sent. */
-      sub_answer(h, 0, -1, code, message);
-      h->want_retained = 0;
+    } else {
+      h->request = 0;
+      h->want_retained = sub_answer(h, request, -1, code, message) > 0;
     }
   }
   if (!filter_is_unused(f))

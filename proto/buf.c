@@ -22,7 +22,8 @@ struct fmq_buf *fmq_buf_copy(const void *p, size_t n) {
 }
 
 struct fmq_buf *fmq_buf_ref(struct fmq_buf *b) {
-  atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+  if (b != NULL)
+    atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
   return b;
 }
 

@@ -17,6 +17,8 @@ struct fmq_buf {
 /* Returns a buffer of `len` bytes with one reference held by the caller, or
  * NULL when out of memory. Contents are for the caller to fill before sharing. */
 struct fmq_buf *fmq_buf_new(size_t len);
+/* Takes one more reference and returns b. NULL returns NULL, as
+ * fmq_buf_unref ignores NULL. */
 struct fmq_buf *fmq_buf_ref(struct fmq_buf *b);
 /* A new buffer holding a copy of p[0..n), or NULL when out of memory. */
 struct fmq_buf *fmq_buf_copy(const void *p, size_t n);

@@ -326,3 +326,21 @@ long fmqt_gateway_rss_kib(const struct fmqt_gateway *gw) {
   }
   return kib;
 }
+
+long fmqt_gateway_cpu_ms(const struct fmqt_gateway *gw) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)gw->pid);
+  char *stat = fmqt_read_file(path, NULL);
+  /* Fields 14 and 15 (utime, stime) follow the command name in
+   * parentheses, which may itself hold spaces. */
+  const char *p = strrchr(stat, ')');
+  unsigned long utime = 0, stime = 0;
+  int fields = p != NULL ? sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+                                  &utime, &stime)
+                         : 0;
+  free(stat);
+  if (fields != 2) {
+    fail_msg("no CPU times in %s", path);
+  }
+  return (long)((utime + stime) * 1000 / (unsigned long)sysconf(_SC_CLK_TCK));
+}

@@ -111,6 +111,10 @@ void fmqt_fixture_start_gateway(struct fmqt_fixture *fx, int wait_connected);
  * skip the bound when FMQT_SANITIZED is defined. */
 long fmqt_gateway_rss_kib(const struct fmqt_gateway *gw);
 
+/* The CPU time (user + system, all threads) the gateway has used so far,
+ * in milliseconds (from /proc/PID/stat); for figures a test prints. */
+long fmqt_gateway_cpu_ms(const struct fmqt_gateway *gw);
+
 /* Waits up to timeout_ms until the gateway holds want file descriptors
  * (e.g. it noticed a client went); returns the count seen last. */
 int fmqt_gateway_wait_fd_count(const struct fmqt_gateway *gw, int want, int timeout_ms);

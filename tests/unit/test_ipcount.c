@@ -53,7 +53,7 @@ static void test_from_sockaddr(void **state) {
 static void test_add_remove_get(void **state) {
   (void)state;
   struct fmq_ipcount t;
-  fmq_ipcount_init(&t, 42);
+  assert_int_equal(fmq_ipcount_init(&t), 0);
   struct fmq_ip a = v4("192.0.2.1"), b = v6("2001:db8::1");
   assert_null(t.slots);
   assert_int_equal(fmq_ipcount_get(&t, &a), 0);
@@ -86,7 +86,7 @@ static void test_add_remove_get(void **state) {
 static void test_v4_equals_v4_mapped(void **state) {
   (void)state;
   struct fmq_ipcount t;
-  fmq_ipcount_init(&t, 7);
+  assert_int_equal(fmq_ipcount_init(&t), 0);
   struct fmq_ip plain = v4("198.51.100.9"), mapped = v6("::ffff:198.51.100.9");
   assert_int_equal(fmq_ipcount_add(&t, &plain), 1);
   assert_int_equal(fmq_ipcount_add(&t, &mapped), 2);
@@ -97,6 +97,7 @@ static void test_v4_equals_v4_mapped(void **state) {
   fmq_ipcount_remove(&t, &mapped);
   fmq_ipcount_remove(&t, &plain);
   assert_null(t.slots);
+  fmq_ipcount_close(&t);
 }
 
 /* 10k addresses, each with its own count: the table grows, keeps its load
@@ -106,7 +107,7 @@ static void test_many_addresses(void **state) {
   (void)state;
   enum { N = 10000 };
   struct fmq_ipcount t;
-  fmq_ipcount_init(&t, 0x9e3779b97f4a7c15u);
+  assert_int_equal(fmq_ipcount_init(&t), 0);
   for (uint32_t i = 0; i < N; i++) {
     struct fmq_ip ip = nth(i);
     for (uint32_t k = 0; k <= i % 3; k++)
@@ -143,12 +144,71 @@ static void test_many_addresses(void **state) {
   fmq_ipcount_close(&t);
 }
 
+/* The hash is SipHash under each table's own random key: stable for one
+ * table (through growth and removals), unrelated between two. */
+static void test_keyed_hash(void **state) {
+  (void)state;
+  enum { N = 64 };
+  struct fmq_ipcount t1, t2;
+  assert_int_equal(fmq_ipcount_init(&t1), 0);
+  assert_int_equal(fmq_ipcount_init(&t2), 0);
+  uint64_t h1[N], h2[N];
+  for (uint32_t i = 0; i < N; i++) {
+    struct fmq_ip ip = nth(i);
+    h1[i] = fmq_ipcount_hash(&t1, &ip);
+    h2[i] = fmq_ipcount_hash(&t2, &ip);
+    assert_int_equal(fmq_ipcount_add(&t1, &ip), 1);
+    assert_int_equal(fmq_ipcount_add(&t2, &ip), 1);
+  }
+  /* 64 addresses in 128 slots each. */
+  assert_int_equal(t1.cap, 2 * N);
+  assert_int_equal(t2.cap, 2 * N);
+  size_t same_slot = 0, distinct = 0;
+  for (uint32_t i = 0; i < N; i++) {
+    struct fmq_ip ip = nth(i);
+    assert_int_equal(fmq_ipcount_hash(&t1, &ip), h1[i]);
+    assert_int_equal(fmq_ipcount_hash(&t2, &ip), h2[i]);
+    same_slot += (h1[i] & (t1.cap - 1)) == (h2[i] & (t2.cap - 1));
+    for (uint32_t j = 0; j < i; j++)
+      distinct += h1[j] != h1[i];
+  }
+  /* Two keys: the slot sequences differ (identical with probability
+   * 128^-64); on average one address in 128 shares its slot. */
+  assert_true(same_slot < N);
+  /* 64-bit outputs of 64 inputs do not collide (probability ~2^-52). */
+  assert_int_equal(distinct, N * (N - 1) / 2);
+  /* Stable through removals and re-adding. */
+  for (uint32_t i = 0; i < N; i += 2) {
+    struct fmq_ip ip = nth(i);
+    fmq_ipcount_remove(&t1, &ip);
+  }
+  for (uint32_t i = 0; i < N; i++) {
+    struct fmq_ip ip = nth(i);
+    assert_int_equal(fmq_ipcount_hash(&t1, &ip), h1[i]);
+    assert_int_equal(fmq_ipcount_get(&t1, &ip), i % 2);
+  }
+  fmq_ipcount_close(&t1);
+  fmq_ipcount_close(&t2);
+  fmq_ipcount_close(&t2); /* twice is harmless */
+  assert_null(t2.mac);
+}
+
+/* A table that was never initialised (the limit is off) closes cleanly. */
+static void test_close_zeroed(void **state) {
+  (void)state;
+  struct fmq_ipcount t = {0};
+  fmq_ipcount_close(&t);
+  assert_null(t.slots);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_from_sockaddr),
     cmocka_unit_test(test_add_remove_get),
     cmocka_unit_test(test_v4_equals_v4_mapped),
     cmocka_unit_test(test_many_addresses),
+    cmocka_unit_test(test_keyed_hash),
+    cmocka_unit_test(test_close_zeroed),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
