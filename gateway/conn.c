@@ -70,6 +70,7 @@ static void on_close(uv_handle_t *h) {
   fmq_outq_close(&c->outq);
   fmq_identity_close(&c->peer.identity);
   fmq_rate_close(&c->rate);
+  fmq_snapshot_unref(c->snapshot);
   free(c);
 }
 
@@ -138,11 +139,11 @@ void fmq_conn_send(struct fmq_conn *c, struct fmq_buf *frame) {
     fmq_conn_fail(c, 1011, "internal error");
     return;
   }
-  if (c->outq.bytes + fmq_outq_cost(frame) > c->server->config->websocket.outbound_queue_limit) {
+  if (c->outq.bytes + fmq_outq_cost(frame) > c->snapshot->config.websocket.outbound_queue_limit) {
     fmq_buf_unref(frame);
     fmq_log_warn("conn %llu: outbound queue over %llu bytes, closing with 1013",
                  (unsigned long long)c->id,
-                 (unsigned long long)c->server->config->websocket.outbound_queue_limit);
+                 (unsigned long long)c->snapshot->config.websocket.outbound_queue_limit);
     fmq_outq_drop_waiting(&c->outq);
     conn_send_close(c, 1013, "outbound queue full");
     return;
@@ -205,7 +206,7 @@ void fmq_conn_flush(struct fmq_conn *c) {
  * its address is at the limit (or cannot be counted). */
 static int conn_count_ip(struct fmq_conn *c) {
   struct fmq_server *s = c->server;
-  uint64_t limit = s->config->limits.max_connections_per_ip;
+  uint64_t limit = s->snapshot->config.limits.max_connections_per_ip;
   struct sockaddr_storage addr;
   int len = sizeof(addr);
   /* A peer already gone has no address; its first read fails. */
@@ -237,9 +238,11 @@ int fmq_conn_accept(struct fmq_listener *listener) {
   c->listener = listener;
   c->id = ++s->next_conn_id;
   c->peer.ops = &conn_peer_ops;
-  fmq_http_request_init(c->http, s->config->websocket.max_header_size);
-  fmq_ws_reader_init(&c->reader, s->config->websocket.max_message_size,
-                     (uint32_t)s->config->websocket.max_fragments);
+  c->snapshot = fmq_snapshot_ref(s->snapshot);
+  const struct fmq_config *config = &c->snapshot->config;
+  fmq_http_request_init(c->http, config->websocket.max_header_size);
+  fmq_ws_reader_init(&c->reader, config->websocket.max_message_size,
+                     (uint32_t)config->websocket.max_fragments);
   fmq_outq_init(&c->outq);
 
   int rc = uv_accept((uv_stream_t *)&listener->tcp, (uv_stream_t *)&c->tcp);
@@ -253,7 +256,7 @@ int fmq_conn_accept(struct fmq_listener *listener) {
   uv_tcp_nodelay(&c->tcp, 1);
   LIST_INSERT_HEAD(&s->conns, c, link);
   const char *refusal = NULL;
-  if (s->nactive >= s->config->limits.max_connections)
+  if (s->nactive >= s->snapshot->config.limits.max_connections)
     refusal = "connection limit reached";
   else if (conn_count_ip(c) != 0)
     refusal = "connection limit for this address reached";
@@ -274,7 +277,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 /* websocket.allowed_origins (protocol-v1 section 8): a request without
  * Origin is not from a browser, and auth alone judges it. */
 static int conn_origin_allowed(const struct fmq_conn *c) {
-  const struct fmq_strv *allowed = &c->server->config->websocket.allowed_origins;
+  const struct fmq_strv *allowed = &c->snapshot->config.websocket.allowed_origins;
   size_t len;
   const char *origin = fmq_http_field(c->http, "Origin", &len);
   char norm[512];
@@ -330,7 +333,7 @@ static int conn_admit(struct fmq_conn *c, char *buf, size_t cap, char *why, size
     *reason = "malformed query string";
     return 400;
   }
-  rc = fmq_auth_check(c->server->auth, rc == 1 ? token : NULL, len, (int64_t)time(NULL),
+  rc = fmq_auth_check(&c->snapshot->auth, rc == 1 ? token : NULL, len, (int64_t)time(NULL),
                       &c->peer.identity, &cause);
   if (rc == FMQ_ENOMEM) {
     *reason = "out of memory";
@@ -384,7 +387,7 @@ static size_t conn_read_http(struct fmq_conn *c, const uint8_t *p, size_t len) {
     conn_refuse(c, status, reason, NULL);
     return len;
   }
-  fmq_rate_init(&c->rate, c->server->config->limits.rate.burst, uv_now(c->server->loop));
+  fmq_rate_init(&c->rate, c->snapshot->config.limits.rate.burst, uv_now(c->server->loop));
   char head[512];
   int n = fmq_handshake_render(&hs, head, sizeof(head));
   conn_set_state(c, FMQ_CONN_OPEN);

@@ -43,6 +43,7 @@ struct fmq_conn {
   uv_tcp_t tcp;
   struct fmq_server *server;
   const struct fmq_listener *listener;
+  struct fmq_snapshot *snapshot;                /* one reference: what it was admitted under */
   uint64_t id;
   enum fmq_conn_state state;
   unsigned flags;

@@ -16,7 +16,7 @@
  * otherwise it was answered rate_limited, or the client was closed with
  * 1008 for going on. */
 static int dispatch_take_token(struct fmq_conn *c, const json_t *id) {
-  const struct fmq_config *config = c->server->config;
+  const struct fmq_config *config = &c->snapshot->config;
   uint64_t now = uv_now(c->server->loop);
   if (fmq_rate_take(&c->rate, config->limits.rate.messages_per_second, config->limits.rate.burst,
                     now))
@@ -101,7 +101,7 @@ static void dispatch_mapped_publish(struct fmq_conn *c, const struct fmq_mapping
  * no MQTT action. */
 static void dispatch_mapped(struct fmq_conn *c, const struct fmq_client_msg *msg,
                             const struct fmq_ws_event *ev) {
-  const struct fmq_config *config = c->server->config;
+  const struct fmq_config *config = &c->snapshot->config;
   struct fmq_session *session = c->server->session;
   const struct fmq_mapping_config *m = dispatch_find_mapping(config, msg);
   if (m == NULL) {

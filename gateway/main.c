@@ -1,8 +1,8 @@
-#include "auth.h"
 #include "config.h"
 #include "log.h"
 #include "server.h"
 #include "session.h"
+#include "snapshot.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -141,26 +141,59 @@ static void raise_fd_limit(void) {
   }
 }
 
+/* SIGTERM and SIGINT belong to the process, not to one loop's server: they
+ * start the graceful shutdown of every server (one today), a second one
+ * aborts every connection (fmq_server_stop). The handles are unreferenced,
+ * so they do not keep the loop running once the servers are done. */
+struct process_signals {
+  uv_signal_t term, intr;
+};
+
+static void on_signal(uv_signal_t *h, int signum) {
+  fmq_log_info("received %s, shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
+  fmq_server_stop(h->data);
+}
+
+static int signals_start(struct process_signals *sig, uv_loop_t *loop, struct fmq_server *server) {
+  uv_signal_init(loop, &sig->term);
+  uv_signal_init(loop, &sig->intr);
+  sig->term.data = sig->intr.data = server;
+  uv_unref((uv_handle_t *)&sig->term);
+  uv_unref((uv_handle_t *)&sig->intr);
+  int rc = uv_signal_start(&sig->term, on_signal, SIGTERM);
+  if (rc == 0)
+    rc = uv_signal_start(&sig->intr, on_signal, SIGINT);
+  if (rc != 0)
+    fmq_log_error("signal handlers: %s", uv_strerror(rc));
+  return rc;
+}
+
+static void signals_close(struct process_signals *sig) {
+  uv_close((uv_handle_t *)&sig->term, NULL);
+  uv_close((uv_handle_t *)&sig->intr, NULL);
+}
+
 /* The server is allocated (its read buffer alone is 64 KiB) and freed only
  * after uv_loop_close: its handles live in it until the loop lets go. */
-static int run(const struct fmq_config *config, const struct fmq_auth *auth) {
+static int run(struct fmq_snapshot *snapshot) {
+  const struct fmq_config *config = &snapshot->config;
   uv_loop_t loop;
   struct fmq_session session;
+  struct process_signals signals;
   int rc = uv_loop_init(&loop);
   if (rc != 0) {
     fmq_log_error("event loop: %s", uv_strerror(rc));
     return 1;
   }
   struct fmq_server *server = malloc(sizeof(*server));
-  rc = server != NULL ? fmq_server_init(server, &loop, config) : UV_ENOMEM;
+  rc = server != NULL ? fmq_server_init(server, &loop, snapshot) : UV_ENOMEM;
   if (rc != 0) {
     fmq_log_error("startup: %s", uv_strerror(rc));
     uv_loop_close(&loop);
     free(server);
     return 1;
   }
-  server->auth = auth;
-  rc = fmq_session_init(&session, &loop, config);
+  rc = fmq_session_init(&session, &loop, snapshot);
   if (rc != 0) {
     if (rc != -1)
       fmq_log_error("startup: %s", uv_strerror(rc));
@@ -175,9 +208,12 @@ static int run(const struct fmq_config *config, const struct fmq_auth *auth) {
   if (config->workers > 1)
     fmq_log_warn("workers: %llu requested; this version runs one event loop",
                  (unsigned long long)config->workers);
-  int failed = fmq_server_start(server) != 0 || fmq_session_connect(&session) != 0;
+  int failed = signals_start(&signals, &loop, server) != 0 || fmq_server_start(server) != 0 ||
+               fmq_session_connect(&session) != 0;
   if (failed)
     fmq_server_stop(server);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  signals_close(&signals);
   uv_run(&loop, UV_RUN_DEFAULT);
   fmq_session_close(&session);
   fmq_server_close(server);
@@ -212,28 +248,26 @@ int main(int argc, char **argv) {
     return 1;
   }
   /* Reads the JWT key file: --check-config checks it too. */
-  struct fmq_auth auth;
-  if (fmq_auth_init(&auth, &config, err, sizeof(err)) != 0) {
+  struct fmq_snapshot *snapshot = fmq_snapshot_new(&config, err, sizeof(err));
+  if (snapshot == NULL) {
     fprintf(stderr, "%s\n", err);
-    fmq_config_close(&config);
     return 1;
   }
-  if (config.auth.mode == FMQ_AUTH_JWT && (auth.jwt.algorithms & FMQ_JWT_HMAC_ALGS) &&
-      auth.jwt.secret_len < 32)
+  const struct fmq_auth *auth = &snapshot->auth;
+  if (snapshot->config.auth.mode == FMQ_AUTH_JWT && (auth->jwt.algorithms & FMQ_JWT_HMAC_ALGS) &&
+      auth->jwt.secret_len < 32)
     fmq_log_warn("auth.jwt.secret is shorter than 32 bytes: RFC 7518 wants at least the "
                  "hash's size, and a short secret can be guessed");
   if (cli.check_config) {
     printf("%s: ok\n", cli.config_path ? cli.config_path : "configuration");
-    fmq_auth_close(&auth);
-    fmq_config_close(&config);
+    fmq_snapshot_unref(snapshot);
     return 0;
   }
 
   /* libuv writes with write(2); a peer gone mid-write must be an EPIPE, not a signal. */
   signal(SIGPIPE, SIG_IGN);
   raise_fd_limit();
-  int rc = run(&config, &auth);
-  fmq_auth_close(&auth);
-  fmq_config_close(&config);
+  int rc = run(snapshot);
+  fmq_snapshot_unref(snapshot);
   return rc;
 }

@@ -89,8 +89,6 @@ static void server_close_handles(struct fmq_server *s) {
     return;
   uv_close((uv_handle_t *)&s->timer, NULL);
   uv_close((uv_handle_t *)&s->flush, NULL);
-  uv_close((uv_handle_t *)&s->sigterm, NULL);
-  uv_close((uv_handle_t *)&s->sigint, NULL);
   if (s->session != NULL)
     fmq_session_stop(s->session);
 }
@@ -104,16 +102,11 @@ void fmq_server_forget(struct fmq_server *s, struct fmq_conn *c) {
   }
 }
 
-static void on_signal(uv_signal_t *h, int signum) {
-  struct fmq_server *s = h->data;
-  fmq_log_info("received %s, shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
-  fmq_server_stop(s);
-}
-
-int fmq_server_init(struct fmq_server *s, uv_loop_t *loop, const struct fmq_config *config) {
+int fmq_server_init(struct fmq_server *s, uv_loop_t *loop, struct fmq_snapshot *snapshot) {
+  const struct fmq_config *config = &snapshot->config;
   memset(s, 0, offsetof(struct fmq_server, read_buf));
   s->loop = loop;
-  s->config = config;
+  s->snapshot = fmq_snapshot_ref(snapshot);
   s->timer_due = UINT64_MAX;
   fmq_deadline_list_init(&s->handshake_deadlines, config->websocket.handshake_timeout);
   fmq_deadline_list_init(&s->idle_deadlines, config->websocket.idle_timeout);
@@ -126,6 +119,7 @@ int fmq_server_init(struct fmq_server *s, uv_loop_t *loop, const struct fmq_conf
     fmq_log_error("limits.max_connections_per_ip: no SipHash key from OpenSSL: %s",
                   why != NULL ? why : "unknown error");
     ERR_clear_error();
+    fmq_server_close(s);
     return UV_ENOSYS;
   }
   s->ping_frame = fmq_ws_frame_new(FMQ_WS_PING, NULL, 0);
@@ -136,9 +130,7 @@ int fmq_server_init(struct fmq_server *s, uv_loop_t *loop, const struct fmq_conf
   }
   uv_timer_init(loop, &s->timer);
   uv_prepare_init(loop, &s->flush);
-  uv_signal_init(loop, &s->sigterm);
-  uv_signal_init(loop, &s->sigint);
-  s->timer.data = s->flush.data = s->sigterm.data = s->sigint.data = s;
+  s->timer.data = s->flush.data = s;
   return 0;
 }
 
@@ -264,13 +256,9 @@ static int listener_start(struct fmq_server *s, struct fmq_listener *l,
 }
 
 int fmq_server_start(struct fmq_server *s) {
-  int rc = uv_signal_start(&s->sigterm, on_signal, SIGTERM);
-  if (rc == 0)
-    rc = uv_signal_start(&s->sigint, on_signal, SIGINT);
-  if (rc != 0)
-    fmq_log_error("signal handlers: %s", uv_strerror(rc));
-  for (size_t i = 0; rc == 0 && i < s->config->nlisten; i++)
-    rc = listener_start(s, &s->listeners[i], &s->config->listen[i]);
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < s->snapshot->config.nlisten; i++)
+    rc = listener_start(s, &s->listeners[i], &s->snapshot->config.listen[i]);
   return rc;
 }
 
@@ -299,4 +287,6 @@ void fmq_server_close(struct fmq_server *s) {
   s->listeners = NULL;
   fmq_buf_unref(s->ping_frame);
   s->ping_frame = NULL;
+  fmq_snapshot_unref(s->snapshot);
+  s->snapshot = NULL;
 }

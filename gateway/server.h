@@ -2,7 +2,7 @@
 #define FMQ_SERVER_H
 
 #include "buf.h"
-#include "config.h"
+#include "snapshot.h"
 #include "deadline.h"
 #include "ipcount.h"
 
@@ -12,10 +12,9 @@
 #include <uv.h>
 
 /* One event loop's share of the gateway: its listeners, its connections,
- * the coarse deadline timer, the once-per-turn write flush and the signal
- * handlers that start a graceful shutdown. Loop thread only. */
+ * the coarse deadline timer and the once-per-turn write flush. Signals are
+ * the process's (main.c). Loop thread only. */
 
-struct fmq_auth;
 struct fmq_conn;
 struct fmq_server;
 struct fmq_session;
@@ -23,7 +22,7 @@ struct fmq_session;
 struct fmq_listener {
   uv_tcp_t tcp;
   struct fmq_server *server;
-  const struct fmq_listen_config *config; /* borrowed from the server's config */
+  const struct fmq_listen_config *config; /* in the snapshot the server started with */
   int waiting;                            /* a connection waits for the spare (server.c) */
 };
 
@@ -31,12 +30,10 @@ struct fmq_listener {
 
 struct fmq_server {
   uv_loop_t *loop;
-  const struct fmq_config *config;       /* borrowed; outlives the server */
+  struct fmq_snapshot *snapshot;         /* one reference: the current configuration */
   struct fmq_session *session;           /* borrowed; stopped once every client is gone */
-  const struct fmq_auth *auth;           /* borrowed */
   struct fmq_listener *listeners;
   size_t nlisteners;
-  uv_signal_t sigterm, sigint;
   uv_timer_t timer;
   uint64_t timer_due;                    /* loop time the timer fires, UINT64_MAX: idle */
   uv_prepare_t flush;
@@ -58,8 +55,9 @@ struct fmq_server {
   uint8_t read_buf[FMQ_READ_BUF_SIZE];
 };
 
-/* Initialises s on loop with config (borrowed). Returns 0 or a libuv error. */
-int fmq_server_init(struct fmq_server *s, uv_loop_t *loop, const struct fmq_config *config);
+/* Initialises s on loop with a reference to snapshot. Returns 0 or a libuv
+ * error. */
+int fmq_server_init(struct fmq_server *s, uv_loop_t *loop, struct fmq_snapshot *snapshot);
 /* Binds and listens on every configured address and logs
  * "listening on HOST:PORT" for each. Returns 0, or an error after logging it
  * (then call fmq_server_stop and run the loop to let handles close). */

@@ -369,7 +369,7 @@ static void on_unsuback(struct fmq_session *s, const struct fmq_mqtt_event *ev) 
 int fmq_session_check_topic(const struct fmq_session *s, const struct fmq_peer *c,
                             const char *topic, int filter, enum fmq_client_error_code *code,
                             char *why, size_t whylen) {
-  uint64_t max = s->config->broker.max_topic_levels;
+  uint64_t max = s->snapshot->config.broker.max_topic_levels;
   size_t len = strlen(topic);
   *code = FMQ_CE_INVALID_TOPIC;
   if (filter && fmq_topic_is_shared(topic, len)) {
@@ -399,7 +399,7 @@ void fmq_session_subscribe(struct fmq_session *s, struct fmq_peer *c, const char
   struct fmq_sub *sub = peer_find_sub(c, filter, origin);
   int created = sub == NULL;
   if (created) {
-    uint64_t max = s->config->websocket.max_subscriptions;
+    uint64_t max = s->snapshot->config.websocket.max_subscriptions;
     if (c->nsubs >= max) {
       snprintf(msg, sizeof(msg), "at most %llu subscriptions per connection",
                (unsigned long long)max);
@@ -566,8 +566,8 @@ static void session_publish(struct fmq_session *s, struct fmq_peer *c,
   }
   /* Paho's own bound also covers messages queued while connected, so the
    * offline bound is counted here. */
-  if (!s->up && s->held >= s->config->broker.offline_buffer) {
-    send_publish_error(s, c, s->config->broker.offline_buffer ? UV_ENOBUFS : UV_ENOTCONN, m->id);
+  if (!s->up && s->held >= s->snapshot->config.broker.offline_buffer) {
+    send_publish_error(s, c, s->snapshot->config.broker.offline_buffer ? UV_ENOBUFS : UV_ENOTCONN, m->id);
     return;
   }
   struct fmq_pub *p = calloc(1, sizeof(*p));
@@ -806,7 +806,7 @@ void fmq_session_attach(struct fmq_session *s, struct fmq_peer *c) {
 }
 
 static void on_connected(struct fmq_session *s) {
-  fmq_log_info("broker connected: %s", s->config->broker.url);
+  fmq_log_info("broker connected: %s", s->snapshot->config.broker.url);
   s->up = 1;
   broadcast(s, s->status_up);
   s->batch_marker = ++s->next_marker;
@@ -858,7 +858,7 @@ static void on_mqtt_event(struct fmq_mqtt *m, struct fmq_mqtt_event *ev) {
     on_lost(s, ev->text);
     break;
   case FMQ_MQTT_CONNECT_FAILED:
-    fmq_log_warn("broker %s: %s; retrying", s->config->broker.url, ev->text);
+    fmq_log_warn("broker %s: %s; retrying", s->snapshot->config.broker.url, ev->text);
     break;
   case FMQ_MQTT_CONNACK:
     s->max_qos = ev->reason;
@@ -892,7 +892,7 @@ static void on_mqtt_event(struct fmq_mqtt *m, struct fmq_mqtt_event *ev) {
 
 /* "message", then each distinct deliver_type of the mappings. */
 static int session_init_dtypes(struct fmq_session *s) {
-  const struct fmq_config *config = s->config;
+  const struct fmq_config *config = &s->snapshot->config;
   s->dtypes = calloc(config->nmappings + 1, sizeof(*s->dtypes));
   s->mapping_dtype = calloc(config->nmappings + 1, sizeof(*s->mapping_dtype));
   if (s->dtypes == NULL || s->mapping_dtype == NULL)
@@ -911,9 +911,9 @@ static int session_init_dtypes(struct fmq_session *s) {
   return s->group_frames != NULL ? 0 : -1;
 }
 
-int fmq_session_init(struct fmq_session *s, uv_loop_t *loop, const struct fmq_config *config) {
+int fmq_session_init(struct fmq_session *s, uv_loop_t *loop, struct fmq_snapshot *snapshot) {
   memset(s, 0, sizeof(*s));
-  s->config = config;
+  s->snapshot = fmq_snapshot_ref(snapshot);
   s->next_subid = 1; /* identifier 0 is not allowed */
   s->max_qos = 2;
   TAILQ_INIT(&s->pubs);
@@ -926,7 +926,7 @@ int fmq_session_init(struct fmq_session *s, uv_loop_t *loop, const struct fmq_co
     fmq_session_close(s);
     return UV_ENOMEM;
   }
-  int rc = fmq_mqtt_init(&s->mqtt, loop, config, on_mqtt_event);
+  int rc = fmq_mqtt_init(&s->mqtt, loop, &snapshot->config, on_mqtt_event);
   if (rc != 0) {
     fmq_session_close(s);
     return rc;
@@ -962,5 +962,6 @@ void fmq_session_close(struct fmq_session *s) {
   free(s->free_subids);
   fmq_buf_unref(s->status_up);
   fmq_buf_unref(s->status_down);
+  fmq_snapshot_unref(s->snapshot);
   memset(s, 0, sizeof(*s));
 }

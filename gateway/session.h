@@ -3,9 +3,9 @@
 
 #include "buf.h"
 #include "client_proto.h"
-#include "config.h"
 #include "mqtt.h"
 #include "peer.h"
+#include "snapshot.h"
 #include "topic.h"
 
 #include <jansson.h>
@@ -62,7 +62,7 @@ struct fmq_pub {
 };
 
 struct fmq_session {
-  const struct fmq_config *config;    /* borrowed */
+  struct fmq_snapshot *snapshot;      /* one reference: the mappings, limits and broker settings */
   struct fmq_mqtt mqtt;
   struct fmq_trie filters;            /* filter text -> struct fmq_filter */
   struct fmq_filter **by_subid;       /* index: subscription identifier */
@@ -95,9 +95,9 @@ struct fmq_session {
   struct fmq_buf *status_up, *status_down;
 };
 
-/* Creates the MQTT client (not yet connected) on loop. Returns 0 or
- * nonzero after logging why. config is borrowed and outlives s. */
-int fmq_session_init(struct fmq_session *s, uv_loop_t *loop, const struct fmq_config *config);
+/* Creates the MQTT client (not yet connected) on loop, with a reference to
+ * snapshot. Returns 0 or nonzero after logging why. */
+int fmq_session_init(struct fmq_session *s, uv_loop_t *loop, struct fmq_snapshot *snapshot);
 int fmq_session_connect(struct fmq_session *s);
 /* Disconnects from the broker; once done, the session's handles close and
  * the loop can end. Call when no client is left. Idempotent. */

@@ -215,7 +215,8 @@ static void expect_msg_types(struct fake_peer *p, const char *const *types, size
 
 struct fixture {
   uv_loop_t loop;
-  struct fmq_config config;
+  struct fmq_config config;      /* until fx_start moves it into the snapshot */
+  struct fmq_snapshot *snapshot;
   struct fmq_session s;
   struct fake_peer *peers[MAX_PEERS];
   size_t npeers;
@@ -259,7 +260,11 @@ static void fx_mappings(struct fixture *fx, const struct mapping_spec *spec, siz
 
 /* Creates the session; with connected, the broker connection comes up. */
 static void fx_start(struct fixture *fx, int connected) {
-  assert_int_equal(fmq_session_init(&fx->s, &fx->loop, &fx->config), 0);
+  char err[256];
+  fx->snapshot = fmq_snapshot_new(&fx->config, err, sizeof(err));
+  if (fx->snapshot == NULL)
+    fail_msg("%s", err);
+  assert_int_equal(fmq_session_init(&fx->s, &fx->loop, fx->snapshot), 0);
   assert_int_equal(fmqt_fake.inits, 1);
   assert_ptr_equal(fmqt_fake.m, &fx->s.mqtt);
   if (connected)
@@ -324,7 +329,7 @@ static void fx_end(struct fixture *fx) {
   assert_int_equal(uv_loop_close(&fx->loop), 0);
   while (fx->npeers > 0)
     fx_free_peer(fx, fx->peers[0]);
-  fmq_config_close(&fx->config);
+  fmq_snapshot_unref(fx->snapshot);
   fmqt_fake_reset();
 }
 
