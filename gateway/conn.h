@@ -63,7 +63,13 @@ struct fmq_conn {
   int ip_counted;                               /* counted in server->per_ip */
 };
 
-/* Accepts one connection from listener. Returns 0 or a libuv error. */
+/* Accepts one connection from listener. Returns 0 or a libuv error. When
+ * the connection cannot be allocated (its struct fmq_conn or its HTTP
+ * request state), returns UV_ENOMEM before touching the listener: the
+ * connection is still pending there, and the caller must take it off (the
+ * server's spare handle) or libuv stops polling the listener. Any other
+ * error comes from uv_accept or uv_read_start, the connection's handle then
+ * closed (its memory freed in the close callback). */
 int fmq_conn_accept(struct fmq_listener *listener);
 /* Starts closing: an open connection gets a close frame with code and
  * reason and has close_timeout to answer; one still in the HTTP phase is
