@@ -150,6 +150,16 @@ const struct fmq_option *fmq_config_option_find(const char *name) {
   return NULL;
 }
 
+void fmq_config_mark_set(struct fmq_config *c, const struct fmq_option *o) {
+  c->set_by_source[o - fmq_config_options] = 1;
+}
+
+static bool set_by_source(const struct fmq_config *c, const char *name) {
+  const struct fmq_option *o = fmq_config_option_find(name);
+
+  return o != NULL && c->set_by_source[o - fmq_config_options];
+}
+
 /* ---- values ---- */
 
 /* Parses a decimal integer prefix; *end points past it. */
@@ -321,14 +331,24 @@ int fmq_config_parse_bool(const char *text, int *value) {
   return 0;
 }
 
-int fmq_config_check(const struct fmq_config *c, char *err, size_t errlen) {
+/* Values the contract derives from others when no source set them. */
+static void complete(struct fmq_config *c) {
+  /* "when unset and idle_timeout < 40s: half of idle_timeout": the default
+   * 20s would not be below such an idle timeout. */
+  if (!set_by_source(c, "websocket.ping_interval") && c->websocket.idle_timeout != 0 &&
+      c->websocket.idle_timeout < 40 * MS_SECOND)
+    c->websocket.ping_interval = c->websocket.idle_timeout / 2;
+}
+
+int fmq_config_check(struct fmq_config *c, char *err, size_t errlen) {
   const struct fmq_strv *algs = &c->auth.jwt.algorithms;
 
+  complete(c);
   if (c->broker.reconnect.max < c->broker.reconnect.min)
     return fmq_config_fail(err, errlen,
                            "configuration: broker.reconnect.max is below broker.reconnect.min");
   /* The client's pong is what keeps a quiet connection from its idle
-   * timeout. */
+   * timeout. Only a ping_interval a source set can fail this. */
   if (c->websocket.ping_interval != 0 && c->websocket.idle_timeout != 0 &&
       c->websocket.ping_interval >= c->websocket.idle_timeout)
     return fmq_config_fail(
@@ -507,6 +527,7 @@ int fmq_config_set(struct fmq_config *c, const char *key, const char *value, con
     return fmq_config_fail(err, errlen, "%s: unknown key '%s'", source, key);
   if (fmq_config_option_set(c, o, value, msg, sizeof msg) != 0)
     return fmq_config_fail(err, errlen, "%s: %s", source, msg);
+  fmq_config_mark_set(c, o);
   return 0;
 }
 

@@ -11,6 +11,9 @@
 
 #include "template.h"
 
+/* The most options the table may have (config.c checks that it fits). */
+#define FMQ_CONFIG_OPTIONS_MAX 128
+
 enum fmq_log_level { FMQ_LOG_ERROR = 0, FMQ_LOG_WARN, FMQ_LOG_INFO, FMQ_LOG_DEBUG };
 enum fmq_log_format { FMQ_LOG_LOGFMT = 0, FMQ_LOG_JSON };
 enum fmq_mqtt_protocol { FMQ_MQTT_5 = 0, FMQ_MQTT_311 };
@@ -122,6 +125,11 @@ struct fmq_config {
     enum fmq_log_format format;
   } log;
   uint64_t workers;                 /* 0: one per core */
+  /* Which options a source (the file, the environment, the command line)
+   * set, by index in the option table; the defaults fmq_config_init
+   * applies are not marked. fmq_config_check reads it to tell an option
+   * left at its default from one set to the same value. */
+  unsigned char set_by_source[FMQ_CONFIG_OPTIONS_MAX];
 };
 
 /* Errors are written to err as "SOURCE: message", where SOURCE is
@@ -149,9 +157,15 @@ int fmq_config_apply_env(struct fmq_config *c, char *const *envp, fmq_config_war
  * comma-separated text). `source` prefixes errors. */
 int fmq_config_set(struct fmq_config *c, const char *key, const char *value, const char *source,
                    char *err, size_t errlen);
-/* Checks rules that involve more than one key (after every source was
- * applied). Returns 0 or -1 with err "configuration: message". */
-int fmq_config_check(const struct fmq_config *c, char *err, size_t errlen);
+/* Completes c once every source was applied, then checks the rules that
+ * involve more than one key. Completing sets what the contract derives
+ * from other keys when no source set it: websocket.ping_interval becomes
+ * half of websocket.idle_timeout (in whole milliseconds, rounded down)
+ * when that is neither 0 nor 40s or more. The half of an idle_timeout
+ * below 200ms is kept though it is under the 100ms a source may set: it
+ * must stay below idle_timeout. Calling it again changes nothing. Returns
+ * 0 or -1 with err "configuration: message". */
+int fmq_config_check(struct fmq_config *c, char *err, size_t errlen);
 /* --listen HOST:PORT: replaces every listener by one, keeping the first
  * listener's paths. --path P: sets the paths of every listener to P alone. */
 int fmq_config_set_listen(struct fmq_config *c, const char *address, char *err, size_t errlen);

@@ -57,10 +57,6 @@ struct fmq_option {
 
 /* ---- config.c: the options and their values ---- */
 
-/* The size of arrays with an entry per option (config.c checks the table
- * fits). */
-#define FMQ_CONFIG_OPTIONS_MAX 128
-
 extern const struct fmq_option fmq_config_options[];
 extern const size_t fmq_config_noptions;
 
@@ -68,6 +64,10 @@ extern const size_t fmq_config_noptions;
 int fmq_config_fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 const struct fmq_option *fmq_config_option_find(const char *name);
+/* Records in c->set_by_source that a source set option o: the file's
+ * loader, fmq_config_apply_env, fmq_config_set and --listen / --path do,
+ * after the value was stored; fmq_config_init does not. */
+void fmq_config_mark_set(struct fmq_config *c, const struct fmq_option *o);
 /* Parses text as option o and stores it in c; msg gets the reason, without
  * any source or key prefix. The one place values are converted. */
 int fmq_config_option_set(struct fmq_config *c, const struct fmq_option *o, const char *text,

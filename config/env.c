@@ -68,6 +68,8 @@ int fmq_config_apply_env(struct fmq_config *c, char *const *envp, fmq_config_war
       }
     } else if (fmq_config_option_set(c, o, eq + 1, msg, sizeof msg) != 0) {
       return fmq_config_fail(err, errlen, "%.*s: %s", (int)(eq - var), var, msg);
+    } else {
+      fmq_config_mark_set(c, o);
     }
   }
   return 0;

@@ -161,6 +161,7 @@ int fmq_config_set_listen(struct fmq_config *c, const char *address, char *err, 
   listen_free(c->listen, c->nlisten);
   c->listen = l;
   c->nlisten = 1;
+  fmq_config_mark_set(c, fmq_config_option_find("listen"));
   return 0;
 
 nomem:
@@ -189,6 +190,7 @@ int fmq_config_set_path(struct fmq_config *c, const char *path, char *err, size_
     l->paths = v;
     l->npaths = 1;
   }
+  fmq_config_mark_set(c, fmq_config_option_find("listen"));
   return 0;
 }
 

@@ -103,15 +103,10 @@ int fmq_config_load_strings(struct loader *ld, const char *name, const yaml_even
 
 /* ---- sections and options ---- */
 
-static int load_option(struct loader *ld, const struct fmq_option *o, const yaml_event_t *k,
-                       yaml_event_t *v) {
-  size_t i = (size_t)(o - fmq_config_options);
+/* Reads option o's value, whose first event is v, into ld->c. */
+static int load_value(struct loader *ld, const struct fmq_option *o, yaml_event_t *v) {
   char msg[FMQ_CONFIG_ERR_MAX];
 
-  if (ld->seen[i] != 0)
-    return fmq_config_load_fail(ld, &k->start_mark, "duplicate key '%s' (first set on line %lu)",
-                                o->name, ld->seen[i]);
-  ld->seen[i] = (unsigned long)k->start_mark.line + 1;
   if (o->type == FMQ_OPT_NODE)
     return o->load(ld, o, v);
   if (o->type == FMQ_OPT_STRINGS) {
@@ -128,6 +123,20 @@ static int load_option(struct loader *ld, const struct fmq_option *o, const yaml
                                 fmq_config_node_kind(v));
   if (fmq_config_option_set(ld->c, o, (const char *)v->data.scalar.value, msg, sizeof msg) != 0)
     return fmq_config_load_fail(ld, &v->start_mark, "%s: %s", o->name, msg);
+  return 0;
+}
+
+static int load_option(struct loader *ld, const struct fmq_option *o, const yaml_event_t *k,
+                       yaml_event_t *v) {
+  size_t i = (size_t)(o - fmq_config_options);
+
+  if (ld->seen[i] != 0)
+    return fmq_config_load_fail(ld, &k->start_mark, "duplicate key '%s' (first set on line %lu)",
+                                o->name, ld->seen[i]);
+  ld->seen[i] = (unsigned long)k->start_mark.line + 1;
+  if (load_value(ld, o, v) != 0)
+    return -1;
+  fmq_config_mark_set(ld->c, o);
   return 0;
 }
 

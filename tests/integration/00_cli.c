@@ -56,6 +56,22 @@ static void check_config_accepts_valid_settings(void **state) {
   assert_int_equal(run(args, env), 0);
 }
 
+/* Only idle_timeout below 40s: ping_interval, not set, becomes half of it
+ * rather than failing against its 20s default. Set to 20s, it fails. */
+static void check_config_derives_ping_interval(void **state) {
+  (void)state;
+  const char *const idle_only[] = {"FERRYMQ_WEBSOCKET_IDLE_TIMEOUT=10s", NULL};
+  int status = run((const char *const[]){"--check-config", NULL}, idle_only);
+  if (status != 0) {
+    fail_msg("idle_timeout 10s alone: status %d, output \"%s\"", status, output);
+  }
+  const char *const both[] = {"FERRYMQ_WEBSOCKET_IDLE_TIMEOUT=10s",
+                              "FERRYMQ_WEBSOCKET_PING_INTERVAL=20s", NULL};
+  assert_int_equal(run((const char *const[]){"--check-config", NULL}, both), 1);
+  assert_non_null(strstr(
+      output, "configuration: websocket.ping_interval must be below websocket.idle_timeout"));
+}
+
 /* Each bad value alone makes --check-config exit 1 with a message. */
 static void check_config_rejects_bad_values(void **state) {
   (void)state;
@@ -182,6 +198,7 @@ int main(void) {
       cmocka_unit_test(unknown_option_is_a_usage_error),
       cmocka_unit_test(check_config_accepts_defaults),
       cmocka_unit_test(check_config_accepts_valid_settings),
+      cmocka_unit_test(check_config_derives_ping_interval),
       cmocka_unit_test(check_config_rejects_bad_values),
       cmocka_unit_test(log_format_logfmt),
       cmocka_unit_test(log_format_json),

@@ -635,6 +635,11 @@ static void test_sample_file(void **state) {
   assert_config_equal(&c, &defaults);
   assert_int_equal(c.auth.ntokens, 0);
   assert_int_equal(c.nmappings, 0);
+  /* Its explicit ping_interval passes with its idle_timeout, and nothing
+   * is derived. */
+  if (fmq_config_check(&c, err, sizeof err) != 0)
+    fail_msg("%s", err);
+  assert_config_equal(&c, &defaults);
   fmq_config_close(&c);
   fmq_config_close(&defaults);
 }
@@ -1784,6 +1789,136 @@ static void test_check(void **state) {
   fmq_config_close(&c);
 }
 
+/* websocket.ping_interval not set by any source: half of an idle_timeout
+ * that is on and below 40s, else the default 20s. */
+static void test_ping_interval_derived(void **state) {
+  static const struct {
+    const char *idle;
+    uint64_t ping;
+  } cases[] = {
+      {"10s", 5000},
+      {"30s", 15000},
+      {"39s", 19500},
+      {"39999ms", 19999},
+      {"40s", 20000},
+      {"60s", 20000},
+      {"24h", 20000},
+      {"0", 20000},
+      /* under the 100ms a source may set: kept, as it must stay below */
+      {"199ms", 99},
+      {"101ms", 50},
+      {"100ms", 50},
+  };
+  struct fmq_config c;
+  char err[FMQ_CONFIG_ERR_MAX];
+
+  (void)state;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    assert_int_equal(fmq_config_init(&c), 0);
+    assert_int_equal(
+        fmq_config_set(&c, "websocket.idle_timeout", cases[i].idle, "test", err, sizeof err), 0);
+    err[0] = '\0';
+    if (fmq_config_check(&c, err, sizeof err) != 0)
+      fail_msg("idle_timeout %s: %s", cases[i].idle, err);
+    if (c.websocket.ping_interval != cases[i].ping)
+      fail_msg("idle_timeout %s: ping_interval %llu, want %llu", cases[i].idle,
+               (unsigned long long)c.websocket.ping_interval, (unsigned long long)cases[i].ping);
+    /* Checking again changes nothing. */
+    assert_int_equal(fmq_config_check(&c, err, sizeof err), 0);
+    assert_int_equal(c.websocket.ping_interval, cases[i].ping);
+    fmq_config_close(&c);
+  }
+
+  /* The defaults alone: nothing derived. */
+  assert_int_equal(fmq_config_init(&c), 0);
+  assert_int_equal(fmq_config_check(&c, err, sizeof err), 0);
+  assert_defaults(&c);
+  fmq_config_close(&c);
+
+  /* A value that failed to parse does not count as set. */
+  assert_int_equal(fmq_config_init(&c), 0);
+  assert_int_equal(fmq_config_set(&c, "websocket.ping_interval", "1d", "test", err, sizeof err),
+                   -1);
+  assert_int_equal(fmq_config_set(&c, "websocket.idle_timeout", "10s", "test", err, sizeof err), 0);
+  assert_int_equal(fmq_config_check(&c, err, sizeof err), 0);
+  assert_int_equal(c.websocket.ping_interval, 5000);
+  fmq_config_close(&c);
+}
+
+/* A ping_interval set by the file, the environment or fmq_config_set (the
+ * command line) is kept, and must be below idle_timeout, even when it is
+ * the default's 20s. */
+static void test_ping_interval_set(void **state) {
+  static const char too_long[] =
+      "configuration: websocket.ping_interval must be below websocket.idle_timeout";
+  static const struct {
+    const char *file;  /* NULL: none */
+    const char *env;   /* NULL: none */
+    const char *kv[2]; /* fmq_config_set, when kv[0] is not NULL */
+    uint64_t ping;     /* 0 with err */
+    const char *err;
+  } cases[] = {
+      /* set to the default's value, by each source */
+      {"websocket:\n  ping_interval: 20s\n  idle_timeout: 10s\n", NULL, {NULL}, 0, too_long},
+      {"websocket:\n  idle_timeout: 10s\n",
+       "FERRYMQ_WEBSOCKET_PING_INTERVAL=20s",
+       {NULL},
+       0,
+       too_long},
+      {NULL, "FERRYMQ_WEBSOCKET_IDLE_TIMEOUT=10s", {"websocket.ping_interval", "20s"}, 0, too_long},
+      {"websocket:\n  ping_interval: 20s\n",
+       "FERRYMQ_WEBSOCKET_IDLE_TIMEOUT=10s",
+       {NULL},
+       0,
+       too_long},
+      /* set below idle_timeout: kept, not replaced by the half */
+      {"websocket:\n  ping_interval: 3s\n",
+       "FERRYMQ_WEBSOCKET_IDLE_TIMEOUT=10s",
+       {NULL},
+       3000,
+       NULL},
+      {NULL, "FERRYMQ_WEBSOCKET_PING_INTERVAL=9s", {"websocket.idle_timeout", "10s"}, 9000, NULL},
+      {NULL, "FERRYMQ_WEBSOCKET_IDLE_TIMEOUT=30s", {"websocket.ping_interval", "100ms"}, 100, NULL},
+      /* 0 (off) stays off */
+      {"websocket:\n  ping_interval: 0\n  idle_timeout: 10s\n", NULL, {NULL}, 0, NULL},
+      {NULL, "FERRYMQ_WEBSOCKET_PING_INTERVAL=0", {"websocket.idle_timeout", "100ms"}, 0, NULL},
+      /* only the environment sets idle_timeout: derived */
+      {NULL, "FERRYMQ_WEBSOCKET_IDLE_TIMEOUT=10s", {NULL}, 5000, NULL},
+      /* the file sets another websocket key: ping_interval is still unset */
+      {"websocket:\n  idle_timeout: 30s\n  close_timeout: 1s\n", NULL, {NULL}, 15000, NULL},
+  };
+  struct fmq_config c;
+  char path[32], err[FMQ_CONFIG_ERR_MAX];
+
+  (void)state;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char env_var[64] = "";
+    char *env[] = {env_var, NULL};
+
+    assert_int_equal(fmq_config_init(&c), 0);
+    if (cases[i].file != NULL && load_over(&c, cases[i].file, err, path) != 0)
+      fail_msg("case %zu: %s", i, err);
+    if (cases[i].env != NULL) {
+      snprintf(env_var, sizeof env_var, "%s", cases[i].env);
+      if (fmq_config_apply_env(&c, env, NULL, NULL, err, sizeof err) != 0)
+        fail_msg("case %zu: %s", i, err);
+    }
+    if (cases[i].kv[0] != NULL &&
+        fmq_config_set(&c, cases[i].kv[0], cases[i].kv[1], "test", err, sizeof err) != 0)
+      fail_msg("case %zu: %s", i, err);
+    err[0] = '\0';
+    if (cases[i].err != NULL) {
+      assert_int_equal(fmq_config_check(&c, err, sizeof err), -1);
+      assert_string_equal(err, cases[i].err);
+    } else {
+      if (fmq_config_check(&c, err, sizeof err) != 0)
+        fail_msg("case %zu: %s", i, err);
+      assert_int_equal(c.websocket.ping_interval, cases[i].ping);
+    }
+    fmq_config_close(&c);
+  }
+}
+
 static void test_log_level_name(void **state) {
   (void)state;
   assert_string_equal(fmq_log_level_name(FMQ_LOG_ERROR), "error");
@@ -1824,6 +1959,8 @@ int main(void) {
       cmocka_unit_test(test_env_warnings),
       cmocka_unit_test(test_precedence_v1),
       cmocka_unit_test(test_check),
+      cmocka_unit_test(test_ping_interval_derived),
+      cmocka_unit_test(test_ping_interval_set),
       cmocka_unit_test(test_log_level_name),
   };
 
