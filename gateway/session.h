@@ -86,7 +86,7 @@ struct fmq_session {
   const char **dtypes;
   uint32_t ndtypes;
   uint32_t *mapping_dtype;            /* per mapping: its delivery type */
-  int depth;                          /* nesting of session work; see session_leave */
+  int depth;                          /* nesting of session work; see fmq_session_leave */
   LIST_HEAD(, fmq_peer) peers;        /* attached, not yet released */
   SLIST_HEAD(, fmq_peer) releasing;   /* peers to release when depth returns to 0 */
   int up;                             /* the broker connection is up */
