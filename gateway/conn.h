@@ -57,7 +57,7 @@ struct fmq_conn {
   struct fmq_outq outq;
   uv_write_t write_req;
   uv_shutdown_t shutdown_req;
-  struct fmq_peer peer;                         /* the session's view; identity decided at the upgrade */
+  struct fmq_peer peer;                         /* the session's view; identity from the upgrade */
   struct fmq_rate rate;                         /* limits.rate, while OPEN */
   struct fmq_ip ip;                             /* the peer's address */
   int ip_counted;                               /* counted in server->per_ip */

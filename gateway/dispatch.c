@@ -127,8 +127,8 @@ static void dispatch_mapped(struct fmq_conn *c, const struct fmq_client_msg *msg
   int (*check)(const char *, size_t) =
       m->action == FMQ_MAPPING_PUBLISH ? fmq_topic_check_name : fmq_topic_check_filter;
   if (check(topic, len) != 0) {
-    fmq_peer_send_error(&c->peer, FMQ_CE_INVALID_TOPIC, "the filled-in topic is not a valid MQTT topic",
-               msg->id);
+    fmq_peer_send_error(&c->peer, FMQ_CE_INVALID_TOPIC,
+                        "the filled-in topic is not a valid MQTT topic", msg->id);
   } else if (m->action == FMQ_MAPPING_SUBSCRIBE) {
     dispatch_subscribe(c, topic, m->qos, msg->id, origin);
   } else if (m->action == FMQ_MAPPING_UNSUBSCRIBE) {

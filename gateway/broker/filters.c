@@ -196,6 +196,12 @@ static int filter_fail_waiting(struct fmq_session *s, struct fmq_filter *f,
     } else {
       h->request = 0;
       h->want_retained = sub_answer(h, request, -1, code, message) > 0;
+      /* Nor the QoS it asked for: that of a subscribe still waiting, else
+       * no more than the broker holds (asking again would not help). */
+      if (h->nreplies > 0)
+        h->qos = h->replies[h->nreplies - 1].qos;
+      else if (f->broker_qos >= 0 && h->qos > f->broker_qos)
+        h->qos = (uint8_t)f->broker_qos;
     }
   }
   if (!filter_is_unused(f))

@@ -24,8 +24,8 @@ static void send_publish_error(struct fmq_session *s, struct fmq_peer *c, int rc
   if (rc == UV_ENOBUFS && s->up)
     fmq_peer_send_error(c, FMQ_CE_UNAVAILABLE, "too many messages are waiting for the broker", id);
   else if (rc == UV_ENOBUFS)
-    fmq_peer_send_error(c, FMQ_CE_UNAVAILABLE, "the broker is unreachable and the offline buffer is full",
-               id);
+    fmq_peer_send_error(c, FMQ_CE_UNAVAILABLE,
+                        "the broker is unreachable and the offline buffer is full", id);
   else if (rc == UV_ENOTCONN)
     fmq_peer_send_error(c, FMQ_CE_UNAVAILABLE, "the broker is unreachable", id);
   else
@@ -55,7 +55,8 @@ static void session_publish(struct fmq_session *s, struct fmq_peer *c,
   /* Paho's own bound also covers messages queued while connected, so the
    * offline bound is counted here. */
   if (!s->up && s->held >= s->snapshot->config.broker.offline_buffer) {
-    send_publish_error(s, c, s->snapshot->config.broker.offline_buffer ? UV_ENOBUFS : UV_ENOTCONN, m->id);
+    send_publish_error(s, c, s->snapshot->config.broker.offline_buffer ? UV_ENOBUFS : UV_ENOTCONN,
+                       m->id);
     return;
   }
   struct fmq_pub *p = calloc(1, sizeof(*p));
@@ -104,7 +105,8 @@ void fmq_publish_on_ack(struct fmq_session *s, const struct fmq_mqtt_event *ev) 
     } else if (ev->reason == MQTTREASONCODE_NOT_AUTHORIZED) {
       fmq_peer_send_error(p->peer, FMQ_CE_FORBIDDEN, "the broker refused the publish", p->id);
     } else if (ev->reason == MQTTREASONCODE_TOPIC_NAME_INVALID) {
-      fmq_peer_send_error(p->peer, FMQ_CE_INVALID_TOPIC, "the broker refused the topic name", p->id);
+      fmq_peer_send_error(p->peer, FMQ_CE_INVALID_TOPIC, "the broker refused the topic name",
+                          p->id);
     } else {
       fmq_peer_send_error(p->peer, FMQ_CE_INTERNAL, "the broker refused the publish", p->id);
     }

@@ -120,9 +120,10 @@ int fmq_session_check_topic(const struct fmq_session *s, const struct fmq_peer *
                             char *why, size_t whylen);
 /* protocol-v1 sections 3 and 6. filter/topic: passed
  * fmq_session_check_topic; id may be NULL (a reference is taken when
- * kept). Each answers the client itself. A subscription is one per filter and origin (0: plain, else a
- * mapping's index + 1); the origin's mapping decides the delivery type.
- * Unsubscribing a filter drops it from every origin. */
+ * kept). Each answers the client itself. A subscription is one per filter
+ * and origin (0: plain, else a mapping's index + 1); the origin's mapping
+ * decides the delivery type. Unsubscribing a filter drops it from every
+ * origin. */
 void fmq_session_subscribe(struct fmq_session *s, struct fmq_peer *c, const char *filter,
                            int qos, const json_t *id, uint32_t origin);
 void fmq_session_unsubscribe(struct fmq_session *s, struct fmq_peer *c, const char *filter,

@@ -314,10 +314,16 @@ int fmqt_gateway_wait_fd_count(const struct fmqt_gateway *gw, int want, int time
   return have;
 }
 
+/* /proc/PID/name of the gateway (malloc'd); its path in path. */
+static char *gateway_proc_file(const struct fmqt_gateway *gw, const char *name, char *path,
+                               size_t cap) {
+  snprintf(path, cap, "/proc/%d/%s", (int)gw->pid, name);
+  return fmqt_read_file(path, NULL);
+}
+
 long fmqt_gateway_rss_kib(const struct fmqt_gateway *gw) {
   char path[64];
-  snprintf(path, sizeof path, "/proc/%d/status", (int)gw->pid);
-  char *status = fmqt_read_file(path, NULL);
+  char *status = gateway_proc_file(gw, "status", path, sizeof path);
   const char *line = strstr(status, "\nVmRSS:");
   long kib = line != NULL ? strtol(line + strlen("\nVmRSS:"), NULL, 10) : -1;
   free(status);
@@ -329,8 +335,7 @@ long fmqt_gateway_rss_kib(const struct fmqt_gateway *gw) {
 
 long fmqt_gateway_cpu_ms(const struct fmqt_gateway *gw) {
   char path[64];
-  snprintf(path, sizeof path, "/proc/%d/stat", (int)gw->pid);
-  char *stat = fmqt_read_file(path, NULL);
+  char *stat = gateway_proc_file(gw, "stat", path, sizeof path);
   /* Fields 14 and 15 (utime, stime) follow the command name in
    * parentheses, which may itself hold spaces. */
   const char *p = strrchr(stat, ')');

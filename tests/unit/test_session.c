@@ -1614,8 +1614,24 @@ static void test_failed_resubscribe_keeps_hold(void **state) {
     expect_error(a, failures[i].code, "again");
     assert_int_equal(a->peer.nsubs, 1);
     assert_int_equal(nunsubscribes("x"), 0);
+    /* Nor is the QoS it could not get asked for again. */
+    assert_int_equal(nsubscribes("x"), 2);
     message("x", "still", sid);
     expect_msg(a, "message", "x", "still", 0, 0);
+
+    /* A subscribe made while the failed one was on its way waits for the
+     * next SUBSCRIBE, and is answered by it. */
+    subscribe(a, "x", 1, "again", 0);
+    size_t sent = nsubscribes("x");
+    subscribe(a, "x", 1, "third", 0);
+    assert_int_equal(nsubscribes("x"), sent);
+    fmqt_fake_answer_last(FMQT_CALL_SUBSCRIBE, "x", failures[i].outcome, failures[i].reason);
+    expect_error(a, failures[i].code, "again");
+    assert_int_equal(nsubscribes("x"), sent + 1);
+    expect_subscribe_call("x", 1, 0);
+    grant("x", 1);
+    expect_subscribed(a, "x", 1, "third");
+    assert_int_equal(a->peer.nsubs, 1);
     fx_end(&fx);
   }
 }
