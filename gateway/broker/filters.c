@@ -107,14 +107,14 @@ static void sub_unlink(struct fmq_sub *sub) {
   free(sub);
 }
 
-/* c's subscription to filter (NULL: any filter) through origin
- * (UINT32_MAX: any origin). */
+/* c's subscription to filter (NULL: any filter) through source
+ * (UINT32_MAX: any source). */
 static struct fmq_sub *peer_find_sub(const struct fmq_peer *c, const char *filter,
-                                     uint32_t origin) {
+                                     uint32_t source) {
   struct fmq_sub *sub;
   LIST_FOREACH(sub, &c->subs, peer_link)
     if ((filter == NULL || strcmp(sub->filter->text, filter) == 0) &&
-        (origin == UINT32_MAX || sub->origin == origin))
+        (source == UINT32_MAX || sub->source == source))
       return sub;
   return NULL;
 }
@@ -340,10 +340,10 @@ void fmq_filters_on_unsuback(struct fmq_session *s, const struct fmq_mqtt_event 
 }
 
 void fmq_session_subscribe(struct fmq_session *s, struct fmq_peer *c, const char *filter,
-                           int qos, const json_t *id, uint32_t origin) {
+                           int qos, const json_t *id, uint32_t source) {
   char msg[96];
   fmq_session_enter(s);
-  struct fmq_sub *sub = peer_find_sub(c, filter, origin);
+  struct fmq_sub *sub = peer_find_sub(c, filter, source);
   int created = sub == NULL;
   if (created) {
     uint64_t max = s->snapshot->config.websocket.max_subscriptions;
@@ -354,7 +354,7 @@ void fmq_session_subscribe(struct fmq_session *s, struct fmq_peer *c, const char
       fmq_session_leave(s);
       return;
     }
-    uint32_t dtype = origin == 0 ? 0 : s->mapping_dtype[origin - 1];
+    uint32_t dtype = source == 0 ? 0 : s->mapping_dtype[source - 1];
     struct fmq_filter *f = dtype == 0 || peer_track_dtypes(s, c) == 0 ? filter_get(s, filter)
                                                                       : NULL;
     sub = f ? calloc(1, sizeof(*sub)) : NULL;
@@ -367,7 +367,7 @@ void fmq_session_subscribe(struct fmq_session *s, struct fmq_peer *c, const char
     }
     sub->filter = f;
     sub->peer = c;
-    sub->origin = origin;
+    sub->source = source;
     sub->dtype = dtype;
     LIST_INSERT_HEAD(&f->holders, sub, filter_link);
     f->nholders++;
@@ -409,17 +409,17 @@ void fmq_session_unsubscribe(struct fmq_session *s, struct fmq_peer *c, const ch
   fmq_session_leave(s);
 }
 
-void fmq_session_undo(struct fmq_session *s, struct fmq_peer *c, uint32_t origin,
+void fmq_session_undo(struct fmq_session *s, struct fmq_peer *c, uint32_t source,
                       const json_t *id) {
   fmq_session_enter(s);
   struct fmq_sub *sub;
   size_t n = 0;
   LIST_FOREACH(sub, &c->subs, peer_link)
-    n += sub->origin == origin;
+    n += sub->source == source;
   char **topics = calloc(n + 1, sizeof(*topics));
   size_t ndropped = 0;
   int failed = topics == NULL;
-  while ((sub = peer_find_sub(c, NULL, origin)) != NULL) {
+  while ((sub = peer_find_sub(c, NULL, source)) != NULL) {
     if (!failed && ndropped < n && (topics[ndropped] = strdup(sub->filter->text)) != NULL)
       ndropped++;
     else

@@ -32,13 +32,13 @@ struct fmq_reply {
   uint8_t qos;            /* asked for */
 };
 
-/* One client's subscription to one filter through one origin (a plain
+/* One client's subscription to one filter through one source (a plain
  * subscribe, or one mapping). Owned by the session; listed both on its
  * filter and on its peer. */
 struct fmq_sub {
   struct fmq_filter *filter;
   struct fmq_peer *peer;
-  uint32_t origin;        /* 0: a plain subscribe; else the mapping's index + 1 */
+  uint32_t source;        /* 0: a plain subscribe; else the mapping's index + 1 */
   uint32_t dtype;         /* delivery type: index into session->dtypes */
   LIST_ENTRY(fmq_sub) filter_link;
   LIST_ENTRY(fmq_sub) peer_link;
@@ -121,16 +121,16 @@ int fmq_session_check_topic(const struct fmq_session *s, const struct fmq_peer *
 /* protocol-v1 sections 3 and 6. filter/topic: passed
  * fmq_session_check_topic; id may be NULL (a reference is taken when
  * kept). Each answers the client itself. A subscription is one per filter
- * and origin (0: plain, else a mapping's index + 1); the origin's mapping
+ * and source (0: plain, else a mapping's index + 1); the source's mapping
  * decides the delivery type. Unsubscribing a filter drops it from every
- * origin. */
+ * source. */
 void fmq_session_subscribe(struct fmq_session *s, struct fmq_peer *c, const char *filter,
-                           int qos, const json_t *id, uint32_t origin);
+                           int qos, const json_t *id, uint32_t source);
 void fmq_session_unsubscribe(struct fmq_session *s, struct fmq_peer *c, const char *filter,
                              const json_t *id);
-/* An "undoes" mapping: drops every subscription c made through origin and
+/* An "undoes" mapping: drops every subscription c made through source and
  * answers {"type":"unsubscribed","topics":[…]}. */
-void fmq_session_undo(struct fmq_session *s, struct fmq_peer *c, uint32_t origin,
+void fmq_session_undo(struct fmq_session *s, struct fmq_peer *c, uint32_t source,
                       const json_t *id);
 void fmq_session_publish(struct fmq_session *s, struct fmq_peer *c,
                          const struct fmq_client_msg *m);

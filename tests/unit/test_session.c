@@ -238,7 +238,7 @@ struct mapping_spec {
   int undoes;                 /* unsubscribe: the index of the mapping it undoes; -1: none */
 };
 
-/* Replaces the configuration's mappings (origin i + 1 is spec[i]). Only
+/* Replaces the configuration's mappings (source i + 1 is spec[i]). Only
  * what the session reads is set: the topic templates stay empty. */
 static void fx_mappings(struct fixture *fx, const struct mapping_spec *spec, size_t n) {
   assert_int_equal(fx->config.nmappings, 0);
@@ -336,9 +336,9 @@ static void fx_end(struct fixture *fx) {
 /* --- the session's entry points, with string ids --- */
 
 static void subscribe(struct fake_peer *p, const char *filter, int qos, const char *id,
-                      uint32_t origin) {
+                      uint32_t source) {
   json_t *j = id ? json_string(id) : NULL;
-  fmq_session_subscribe(p->s, &p->peer, filter, qos, j, origin);
+  fmq_session_subscribe(p->s, &p->peer, filter, qos, j, source);
   json_decref(j);
 }
 
@@ -348,9 +348,9 @@ static void unsubscribe(struct fake_peer *p, const char *filter, const char *id)
   json_decref(j);
 }
 
-static void undo(struct fake_peer *p, uint32_t origin, const char *id) {
+static void undo(struct fake_peer *p, uint32_t source, const char *id) {
   json_t *j = id ? json_string(id) : NULL;
-  fmq_session_undo(p->s, &p->peer, origin, j);
+  fmq_session_undo(p->s, &p->peer, source, j);
   json_decref(j);
 }
 
@@ -397,11 +397,11 @@ static void grant(const char *filter, int qos) {
   fmqt_fake_answer_last(FMQT_CALL_SUBSCRIBE, filter, FMQ_MQTT_DONE, qos);
 }
 
-/* p subscribes filter (origin) and the broker grants it; returns the
+/* p subscribes filter (source) and the broker grants it; returns the
  * filter's subscription identifier. */
-static uint32_t hold(struct fake_peer *p, const char *filter, int qos, uint32_t origin) {
+static uint32_t hold(struct fake_peer *p, const char *filter, int qos, uint32_t source) {
   size_t before = nsubscribes(filter);
-  subscribe(p, filter, qos, NULL, origin);
+  subscribe(p, filter, qos, NULL, source);
   assert_int_equal(nsubscribes(filter), before + 1);
   uint32_t subid = expect_subscribe_call(filter, qos, 0);
   grant(filter, qos);
@@ -596,8 +596,8 @@ static const struct mapping_spec watch_mappings[] = {
     {"unwatch", FMQ_MAPPING_UNSUBSCRIBE, NULL, 0},
     {"follow", FMQ_MAPPING_SUBSCRIBE, "note", -1},
 };
-#define WATCH 1u   /* origin of the "watch" mapping: deliver_type "event" */
-#define FOLLOW 3u  /* origin of the "follow" mapping: deliver_type "note" */
+#define WATCH 1u   /* source of the "watch" mapping: deliver_type "event" */
+#define FOLLOW 3u  /* source of the "follow" mapping: deliver_type "note" */
 
 /* A session with the watch mappings and the broker up. */
 static void fx_open_watch(struct fixture *fx) {
@@ -607,7 +607,7 @@ static void fx_open_watch(struct fixture *fx) {
 }
 
 /* Holds through mappings count like plain ones: an undo drops only its
- * origin's, a plain unsubscribe drops the filter from every origin. */
+ * source's, a plain unsubscribe drops the filter from every source. */
 static void test_refcount_mapped_origins(void **state) {
   (void)state;
   struct fixture fx;
@@ -712,7 +712,7 @@ static void test_qos_change_resubscribes(void **state) {
   fx_end(&fx);
 }
 
-/* websocket.max_subscriptions counts holds (filter and origin). */
+/* websocket.max_subscriptions counts holds (filter and source). */
 static void test_max_subscriptions(void **state) {
   (void)state;
   struct fixture fx;

@@ -5,15 +5,18 @@
 #include "snapshot.h"
 #include "deadline.h"
 #include "ipcount.h"
+#include "stream.h"
+#include "timer.h"
 
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
 #include <uv.h>
 
-/* One event loop's share of the gateway: its listeners, its connections,
- * the coarse deadline timer and the once-per-turn write flush. Signals are
- * the process's (main.c). Loop thread only. */
+/* One event loop's share of the gateway: its listeners, accept, its
+ * connections, their deadline lists on the loop's coarse timer and the
+ * once-per-turn write flush. Signals are the process's (main.c). Loop
+ * thread only. */
 
 struct fmq_conn;
 struct fmq_server;
@@ -34,16 +37,14 @@ struct fmq_server {
   struct fmq_session *session;           /* borrowed; stopped once every client is gone */
   struct fmq_listener *listeners;
   size_t nlisteners;
-  uv_timer_t timer;
-  uint64_t timer_due;                    /* loop time the timer fires, UINT64_MAX: idle */
-  uv_prepare_t flush;
+  struct fmq_timer timer;                /* serves the four lists below */
+  struct fmq_flush flush;                /* the connections' writes, once per turn */
   LIST_HEAD(, fmq_conn) conns;           /* every live connection */
-  LIST_HEAD(, fmq_conn) pending;         /* connections with frames to write this turn */
   struct fmq_deadline_list handshake_deadlines, idle_deadlines, close_deadlines, ping_deadlines;
   struct fmq_buf *ping_frame;            /* shared by every ping sent */
   uint64_t next_conn_id;
-  size_t nactive;                        /* connections in HTTP or OPEN: what max_connections bounds */
-  struct fmq_ipcount per_ip;             /* the same per address, when max_connections_per_ip is set */
+  size_t nactive;            /* connections in HTTP or OPEN: what max_connections bounds */
+  struct fmq_ipcount per_ip; /* the same per address, when max_connections_per_ip is set */
   /* A connection that cannot be allocated is still taken off its listener,
    * into this handle, and closed: left there, it would stop the listener. */
   uv_tcp_t spare;
@@ -64,16 +65,12 @@ int fmq_server_init(struct fmq_server *s, uv_loop_t *loop, struct fmq_snapshot *
 int fmq_server_start(struct fmq_server *s);
 /* Graceful shutdown: stop accepting, close every client with 1001, wait for
  * the close handshakes (bounded by websocket.close_timeout), then close the
- * server's handles and stop the broker session so uv_run returns. A second call closes every connection
- * at once. */
+ * server's handles and stop the broker session so uv_run returns. A second
+ * call closes every connection at once. */
 void fmq_server_stop(struct fmq_server *s);
 /* Frees what is left once uv_run has returned. */
 void fmq_server_close(struct fmq_server *s);
 
-/* For conn.c: arms d in l and makes sure the timer fires by then. */
-void fmq_server_arm(struct fmq_server *s, struct fmq_deadline_list *l, struct fmq_deadline *d);
-/* For conn.c: c has frames to write; they go out at the end of this turn. */
-void fmq_server_want_flush(struct fmq_server *s, struct fmq_conn *c);
 /* For conn.c: c is closed; forget it. */
 void fmq_server_forget(struct fmq_server *s, struct fmq_conn *c);
 

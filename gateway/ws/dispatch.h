@@ -8,9 +8,9 @@
  * session. Every message gets its answer or its error from here or from
  * the session. Loop thread only. */
 
-struct fmq_conn;
+struct fmq_websocket;
 
 /* ev: a complete text or binary message of an open connection (borrowed). */
-void fmq_dispatch_data(struct fmq_conn *c, const struct fmq_ws_event *ev);
+void fmq_dispatch_data(struct fmq_websocket *w, const struct fmq_ws_event *ev);
 
 #endif

@@ -1,7 +1,6 @@
 #include "server.h"
 
 #include "conn.h"
-#include "container.h"
 #include "log.h"
 #include "session.h"
 #include "ws_frame.h"
@@ -14,87 +13,16 @@
 
 #define FMQ_LISTEN_BACKLOG 1024
 
-static void on_timer(uv_timer_t *t);
-
-static void server_rearm_timer(struct fmq_server *s) {
-  uint64_t due = fmq_deadline_next(&s->handshake_deadlines);
-  const struct fmq_deadline_list *others[] = {&s->idle_deadlines, &s->close_deadlines,
-                                              &s->ping_deadlines};
-  for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
-    uint64_t next = fmq_deadline_next(others[i]);
-    if (next < due)
-      due = next;
-  }
-  s->timer_due = due;
-  if (due == UINT64_MAX) {
-    uv_timer_stop(&s->timer);
-    return;
-  }
-  uint64_t now = uv_now(s->loop);
-  uv_timer_start(&s->timer, on_timer, due > now ? due - now : 0, 0);
-}
-
-static void on_timer(uv_timer_t *t) {
-  struct fmq_server *s = t->data;
-  uint64_t now = uv_now(s->loop);
-  struct fmq_deadline *d;
-  /* Each handler moves the node out of its list or re-arms it later. */
-  while ((d = fmq_deadline_expired(&s->handshake_deadlines, now)) != NULL)
-    fmq_conn_deadline_due(fmq_container_of(d, struct fmq_conn, deadline));
-  while ((d = fmq_deadline_expired(&s->idle_deadlines, now)) != NULL)
-    fmq_conn_deadline_due(fmq_container_of(d, struct fmq_conn, deadline));
-  while ((d = fmq_deadline_expired(&s->close_deadlines, now)) != NULL)
-    fmq_conn_deadline_due(fmq_container_of(d, struct fmq_conn, deadline));
-  while ((d = fmq_deadline_expired(&s->ping_deadlines, now)) != NULL)
-    fmq_conn_ping_due(fmq_container_of(d, struct fmq_conn, ping));
-  server_rearm_timer(s);
-}
-
-void fmq_server_arm(struct fmq_server *s, struct fmq_deadline_list *l, struct fmq_deadline *d) {
-  uint64_t now = uv_now(s->loop);
-  fmq_deadline_arm(l, d, now);
-  if (fmq_deadline_armed(d) && d->at < s->timer_due) {
-    s->timer_due = d->at;
-    uv_timer_start(&s->timer, on_timer, d->at - now, 0);
-  }
-}
-
-static void pending_remove(struct fmq_conn *c) {
-  if (!c->pending)
-    return;
-  LIST_REMOVE(c, pending_link);
-  c->pending = 0;
-}
-
-static void on_flush(uv_prepare_t *h) {
-  struct fmq_server *s = h->data;
-  struct fmq_conn *c;
-  while ((c = LIST_FIRST(&s->pending)) != NULL) {
-    pending_remove(c);
-    fmq_conn_flush(c);
-  }
-  uv_prepare_stop(h);
-}
-
-void fmq_server_want_flush(struct fmq_server *s, struct fmq_conn *c) {
-  if (c->pending || c->state == FMQ_CONN_CLOSED)
-    return;
-  c->pending = 1;
-  LIST_INSERT_HEAD(&s->pending, c, pending_link);
-  uv_prepare_start(&s->flush, on_flush);
-}
-
 static void server_close_handles(struct fmq_server *s) {
-  if (uv_is_closing((uv_handle_t *)&s->timer))
+  if (uv_is_closing((uv_handle_t *)&s->timer.handle))
     return;
-  uv_close((uv_handle_t *)&s->timer, NULL);
-  uv_close((uv_handle_t *)&s->flush, NULL);
+  fmq_timer_close(&s->timer);
+  fmq_flush_close(&s->flush);
   if (s->session != NULL)
     fmq_session_stop(s->session);
 }
 
 void fmq_server_forget(struct fmq_server *s, struct fmq_conn *c) {
-  pending_remove(c);
   LIST_REMOVE(c, link);
   if (s->stopping && LIST_EMPTY(&s->conns)) {
     fmq_log_info("all connections closed");
@@ -107,7 +35,6 @@ int fmq_server_init(struct fmq_server *s, uv_loop_t *loop, struct fmq_snapshot *
   memset(s, 0, offsetof(struct fmq_server, read_buf));
   s->loop = loop;
   s->snapshot = fmq_snapshot_ref(snapshot);
-  s->timer_due = UINT64_MAX;
   fmq_deadline_list_init(&s->handshake_deadlines, config->websocket.handshake_timeout);
   fmq_deadline_list_init(&s->idle_deadlines, config->websocket.idle_timeout);
   fmq_deadline_list_init(&s->close_deadlines, config->websocket.close_timeout);
@@ -128,9 +55,12 @@ int fmq_server_init(struct fmq_server *s, uv_loop_t *loop, struct fmq_snapshot *
     fmq_server_close(s);
     return UV_ENOMEM;
   }
-  uv_timer_init(loop, &s->timer);
-  uv_prepare_init(loop, &s->flush);
-  s->timer.data = s->flush.data = s;
+  fmq_timer_init(&s->timer, loop);
+  fmq_timer_watch(&s->timer, &s->handshake_deadlines, fmq_conn_deadline_due);
+  fmq_timer_watch(&s->timer, &s->idle_deadlines, fmq_conn_deadline_due);
+  fmq_timer_watch(&s->timer, &s->close_deadlines, fmq_conn_deadline_due);
+  fmq_timer_watch(&s->timer, &s->ping_deadlines, fmq_conn_ping_due);
+  fmq_flush_init(&s->flush, loop);
   return 0;
 }
 
