@@ -74,6 +74,7 @@ const struct fmq_option fmq_config_options[] = {
     DURATION(broker.reconnect.min, "1s", MS_SECOND, MS_HOUR, 0),
     DURATION(broker.reconnect.max, "30s", MS_SECOND, 24 * MS_HOUR, 0),
     UINT(broker.offline_buffer, "1000", 0, 1000000, 0),
+    SIZE(broker.publish_window, "1MiB", 4 * KIB, GIB),
     /* Mosquitto drops a client whose topics go past about 200 levels, and
      * every WebSocket client shares that one broker connection. */
     UINT(broker.max_topic_levels, "200", 1, 65535, 0),

@@ -67,6 +67,7 @@ struct fmq_config {
       uint64_t min, max;            /* automatic reconnect backoff */
     } reconnect;
     uint64_t offline_buffer;        /* QoS>0 publishes held while down; 0: none */
+    uint64_t publish_window;        /* bytes of publishes on their way to the broker */
     uint64_t max_topic_levels;      /* deeper topics and filters are refused (invalid_topic) */
     struct {
       char *ca, *cert, *key;        /* "": none; used with ssl:// and mqtts:// */

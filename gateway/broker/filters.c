@@ -220,7 +220,7 @@ static void filter_update(struct fmq_session *s, struct fmq_filter *f) {
       filter_free(s, f);
       return;
     }
-    if (!s->up)
+    if (s->link != FMQ_LINK_UP)
       return;
     f->request_serial = ++s->next_request;
     int rc = fmq_mqtt_unsubscribe(&s->mqtt, f->text, request_token(f));
@@ -233,7 +233,7 @@ static void filter_update(struct fmq_session *s, struct fmq_filter *f) {
     }
     return;
   }
-  if (!s->up)
+  if (s->link != FMQ_LINK_UP)
     return;
   struct fmq_sub *h;
   int qos = filter_wanted_qos(f);
@@ -274,6 +274,10 @@ void fmq_filters_on_suback(struct fmq_session *s, const struct fmq_mqtt_event *e
   if (f == NULL || f->request != FILTER_SUBSCRIBING || f->request_serial != serial)
     return;
   f->request = FILTER_IDLE;
+  if (f->restoring) {
+    f->restoring = 0;
+    s->restoring--;
+  }
   switch (ev->outcome) {
   case FMQ_MQTT_DONE:
     /* What was asked, not what was granted: asking again would not help. */
@@ -302,7 +306,7 @@ void fmq_filters_on_suback(struct fmq_session *s, const struct fmq_mqtt_event *e
   case FMQ_MQTT_NOT_SENT:
     /* Lost with the connection: sent again after the reconnect. Dropped
      * while connected: answered, not retried in a loop. */
-    if (s->up) {
+    if (s->link == FMQ_LINK_UP) {
       if (filter_fail_waiting(s, f, FMQ_CE_UNAVAILABLE, "the subscription was not carried out",
                               serial))
         return;
@@ -449,9 +453,15 @@ void fmq_filters_release_peer(struct fmq_session *s, struct fmq_peer *c) {
 
 void fmq_filters_resubscribe(struct fmq_session *s) {
   s->batch_marker = ++s->next_marker;
-  for (uint32_t i = 0; i < s->subid_cap; i++)
+  for (uint32_t i = 0; i < s->subid_cap; i++) {
     if (s->by_subid[i] != NULL)
       filter_update(s, s->by_subid[i]);
+    struct fmq_filter *f = s->by_subid[i];
+    if (f != NULL && f->request == FILTER_SUBSCRIBING) {
+      f->restoring = 1;
+      s->restoring++;
+    }
+  }
   s->batch_marker = 0;
 }
 
@@ -460,12 +470,14 @@ void fmq_filters_resubscribe(struct fmq_session *s) {
  * client that resubscribes after a reconnect would. */
 void fmq_filters_forget_broker(struct fmq_session *s) {
   s->last_suback = NULL;
+  s->restoring = 0;
   for (uint32_t i = 0; i < s->subid_cap; i++) {
     struct fmq_filter *f = s->by_subid[i];
     if (f == NULL)
       continue;
     f->broker_qos = -1;
     f->request = FILTER_IDLE;
+    f->restoring = 0;
     struct fmq_sub *h;
     LIST_FOREACH(h, &f->holders, filter_link) {
       h->request = 0;

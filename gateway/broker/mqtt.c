@@ -9,10 +9,6 @@
 #include <unistd.h>
 
 #define FMQ_MQTT_DISCONNECT_TIMEOUT_MS 2000
-/* Paho counts every publish it has not sent yet against maxBufferedMessages,
- * connected or not; the offline bound itself is the session's. This leaves
- * room for bursts while connected. */
-#define FMQ_MQTT_QUEUE_HEADROOM 65536
 
 static struct fmq_mqtt_event *event_new(int type, size_t extra) {
   struct fmq_mqtt_event *ev = calloc(1, sizeof(*ev) + extra);
@@ -168,8 +164,8 @@ static void on_success(void *ctx, MQTTAsync_successData *r) {
 }
 
 /* MQTT 3.1.1 has no reason codes: Paho reports a 0x80 SUBACK as a failure
- * with code 0x80; any other failure (and any failed publish: a 3.1.1
- * broker cannot refuse one) means the request did not take effect. */
+ * with code 0x80; any other failure means the request did not take
+ * effect. */
 static void on_failure(void *ctx, MQTTAsync_failureData *r) {
   struct fmq_mqtt_request *a = ctx;
   if (r != NULL)
@@ -298,37 +294,24 @@ int fmq_mqtt_unsubscribe(struct fmq_mqtt *m, const char *filter, uintptr_t token
   return request_result(m, &o, MQTTAsync_unsubscribe(m->client, filter, &o));
 }
 
-int fmq_mqtt_publish(struct fmq_mqtt *m, const char *topic, const void *payload, size_t len,
-                     int qos, int retain, uintptr_t token) {
-  MQTTAsync_responseOptions o = MQTTAsync_responseOptions_initializer;
-  if (len > INT32_MAX)
-    return UV_EINVAL;
-  if (qos > 0) {
-    int rc = response_options(m, &o, FMQ_MQTT_PUBACK, token);
-    if (rc != 0)
-      return rc;
-  }
-  MQTTAsync_message msg = MQTTAsync_message_initializer;
-  msg.payload = (void *)payload;
-  msg.payloadlen = (int)len;
-  msg.qos = qos;
-  msg.retained = retain;
-  return request_result(m, &o, MQTTAsync_sendMessage(m->client, topic, &msg, &o));
-}
-
-/* "%h" host name, "%p" process id, "%%" a percent sign. */
-static char *client_id_expand(const char *pattern) {
+char *fmq_mqtt_client_id(const char *pattern, const char *suffix) {
   char host[256] = "", pid[24];
   gethostname(host, sizeof(host) - 1);
   snprintf(pid, sizeof(pid), "%ld", (long)getpid());
   const struct fmq_subst_var vars[] = {{'h', host}, {'p', pid}, {'%', "%"}};
   size_t len;
   int nomem;
-  return fmq_subst(pattern, vars, 3, NULL, &len, &nomem);
+  char *id = fmq_subst(pattern, vars, 3, NULL, &len, &nomem);
+  if (id == NULL || suffix[0] == '\0')
+    return id;
+  char *with = malloc(len + strlen(suffix) + 1);
+  if (with != NULL)
+    snprintf(with, len + strlen(suffix) + 1, "%s%s", id, suffix);
+  free(id);
+  return with;
 }
 
-/* Paho spells plain MQTT "tcp://". */
-static char *url_for_paho(const char *url) {
+char *fmq_mqtt_paho_url(const char *url) {
   static const char mqtt[] = "mqtt://";
   if (strncmp(url, mqtt, sizeof(mqtt) - 1) != 0)
     return strdup(url);
@@ -353,8 +336,8 @@ int fmq_mqtt_init(struct fmq_mqtt *m, uv_loop_t *loop, const struct fmq_config *
   m->config = config;
   m->on_event = on_event_fn;
   m->version = config->broker.protocol == FMQ_MQTT_311 ? MQTTVERSION_3_1_1 : MQTTVERSION_5;
-  m->url = url_for_paho(config->broker.url);
-  m->client_id = client_id_expand(config->broker.client_id);
+  m->url = fmq_mqtt_paho_url(config->broker.url);
+  m->client_id = fmq_mqtt_client_id(config->broker.client_id, "");
   if (m->url == NULL || m->client_id == NULL) {
     mqtt_init_undo(m);
     return UV_ENOMEM;
@@ -362,10 +345,6 @@ int fmq_mqtt_init(struct fmq_mqtt *m, uv_loop_t *loop, const struct fmq_config *
 
   MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
   co.MQTTVersion = m->version;
-  co.sendWhileDisconnected = config->broker.offline_buffer > 0;
-  co.maxBufferedMessages = (int)config->broker.offline_buffer + FMQ_MQTT_QUEUE_HEADROOM;
-  co.allowDisconnectedSendAtAnyTime = 1; /* also before the first connection */
-  co.deleteOldestMessages = 0;           /* a full buffer refuses the newest */
   int rc = MQTTAsync_createWithOptions(&m->client, m->url, m->client_id,
                                        MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
   if (rc != MQTTASYNC_SUCCESS) {

@@ -11,9 +11,11 @@
 #include <sys/queue.h>
 #include <uv.h>
 
-/* The gateway's one MQTT connection, through Paho MQTTAsync. Paho's
- * automatic reconnect (broker.reconnect) and its offline buffer
- * (broker.offline_buffer) are used as they are. Paho calls back on its own
+/* The gateway's subscribing MQTT connection, through Paho MQTTAsync, with
+ * Paho's automatic reconnect (broker.reconnect). It carries SUBSCRIBE and
+ * UNSUBSCRIBE and receives messages; publishes have a connection of their
+ * own (publisher.h), so no QoS 1/2 publish in flight can make Paho hold a
+ * subscribe behind it. Paho calls back on its own
  * threads; each callback only copies what it needs into an fmq_mqtt_event
  * and posts it on the event queue, so every event reaches the owner on the
  * loop thread, in the order Paho produced them. Requests carry the caller's
@@ -28,7 +30,6 @@ enum fmq_mqtt_event_type {
   FMQ_MQTT_MESSAGE,
   FMQ_MQTT_SUBACK,
   FMQ_MQTT_UNSUBACK,
-  FMQ_MQTT_PUBACK,       /* QoS 1/2: the broker acknowledged (or refused) */
   FMQ_MQTT_STOPPED,      /* after fmq_mqtt_stop: disconnected and destroyed */
   /* Internal to mqtt.c, never passed to the owner's handler: the DISCONNECT
    * finished, failed or timed out; the loop thread destroys the client and
@@ -46,10 +47,10 @@ enum fmq_mqtt_outcome {
 struct fmq_mqtt_event {
   struct fmq_evq_node node;
   enum fmq_mqtt_event_type type;
-  uintptr_t token;               /* SUBACK, UNSUBACK, PUBACK */
+  uintptr_t token;               /* SUBACK, UNSUBACK */
   enum fmq_mqtt_outcome outcome;
-  int reason;                    /* SUBACK: granted QoS or reason code; PUBACK: reason code
-                                    (Paho's enum MQTTReasonCodes, MQTT 5 section 2.4) */
+  int reason;                    /* SUBACK: granted QoS or reason code (Paho's enum
+                                    MQTTReasonCodes, MQTT 5 section 2.4) */
   /* MESSAGE: all in this allocation. topic is NUL-terminated. */
   const char *topic;
   const uint8_t *payload;
@@ -79,6 +80,12 @@ struct fmq_mqtt {
   LIST_HEAD(, fmq_mqtt_request) pending; /* requests Paho has not answered yet */
 };
 
+/* broker.client_id's pattern expanded ("%h" host name, "%p" process id,
+ * "%%" a percent sign), then suffix; NULL when out of memory. Free it. */
+char *fmq_mqtt_client_id(const char *pattern, const char *suffix);
+/* url as Paho spells it (mqtt:// is tcp://); NULL when out of memory. */
+char *fmq_mqtt_paho_url(const char *url);
+
 /* Creates the Paho client from config (borrowed; outlives m). Returns 0, a
  * libuv error, or -1 after logging Paho's refusal. */
 int fmq_mqtt_init(struct fmq_mqtt *m, uv_loop_t *loop, const struct fmq_config *config,
@@ -93,15 +100,9 @@ int fmq_mqtt_connect(struct fmq_mqtt *m);
 int fmq_mqtt_subscribe(struct fmq_mqtt *m, const char *filter, int qos, uint32_t subid,
                        int retain_handling, uintptr_t token);
 int fmq_mqtt_unsubscribe(struct fmq_mqtt *m, const char *filter, uintptr_t token);
-/* Publishes; for QoS 1/2 a PUBACK event with token follows. While
- * disconnected Paho holds the message (up to broker.offline_buffer). Returns
- * 0, UV_ENOBUFS when the offline buffer is full, UV_ENOTCONN when the
- * message cannot be held, or UV_EINVAL. */
-int fmq_mqtt_publish(struct fmq_mqtt *m, const char *topic, const void *payload, size_t len,
-                     int qos, int retain, uintptr_t token);
 /* Disconnects cleanly (bounded), destroys the Paho client and posts
- * STOPPED, after which the owner calls fmq_mqtt_close. No subscribe,
- * unsubscribe or publish may follow it. */
+ * STOPPED, after which the owner calls fmq_mqtt_close. No subscribe or
+ * unsubscribe may follow it. */
 void fmq_mqtt_stop(struct fmq_mqtt *m);
 /* Closes the event queue's handle and frees m's memory; the loop then ends
  * once the owner's handles are closed. */

@@ -26,6 +26,11 @@ struct fmq_peer_ops {
    * transport that is not WebSocket sends that payload). NULL: encoding
    * failed for want of memory. A client that is going drops it. */
   void (*send)(struct fmq_peer *p, struct fmq_buf *frame);
+  /* Backpressure (optional): with paused set, stop reading the client's
+   * messages (those already read are still handed in) until called again
+   * with 0. The session pauses a client that publishes while the way to
+   * the broker is full. */
+  void (*pause)(struct fmq_peer *p, int paused);
 };
 
 struct fmq_peer {
@@ -39,7 +44,8 @@ struct fmq_peer {
   uint64_t delivered;                 /* serial of the last message sent */
   uint64_t *delivered_types;          /* the same per mapped delivery type */
   SLIST_ENTRY(fmq_peer) release_link;
-  uint8_t attached, release_queued;
+  TAILQ_ENTRY(fmq_peer) paused_link;  /* session->paused */
+  uint8_t attached, release_queued, paused;
 };
 
 static inline void fmq_peer_send(struct fmq_peer *p, struct fmq_buf *frame) {

@@ -64,7 +64,7 @@ int fmq_session_check_topic(const struct fmq_session *s, const struct fmq_peer *
 
 static void release_now(struct fmq_session *s, struct fmq_peer *c) {
   fmq_filters_release_peer(s, c);
-  fmq_publish_forget_peer(c);
+  fmq_publish_forget_peer(s, c);
   free(c->delivered_types);
   c->delivered_types = NULL;
   LIST_REMOVE(c, link);
@@ -99,30 +99,34 @@ void fmq_session_attach(struct fmq_session *s, struct fmq_peer *c) {
   c->delivered_types = NULL;
   c->release_queued = 0;
   c->attached = 1;
+  c->paused = 0;
   LIST_INSERT_HEAD(&s->peers, c, link);
-  if (!s->up)
+  if (s->link != FMQ_LINK_UP)
     fmq_peer_send(c, fmq_buf_ref(s->status_down));
 }
 
 static void on_connected(struct fmq_session *s) {
   fmq_log_info("broker connected: %s", s->snapshot->config.broker.url);
-  s->up = 1;
+  s->link = FMQ_LINK_UP;
   broadcast(s, s->status_up);
   fmq_filters_resubscribe(s);
+  fmq_publish_on_link(s);
 }
 
 static void on_lost(struct fmq_session *s, const char *cause) {
-  if (!s->up)
+  if (s->link != FMQ_LINK_UP)
     return;
   fmq_log_warn("broker connection lost: %s", cause);
-  s->up = 0;
+  s->link = FMQ_LINK_DOWN;
   fmq_filters_forget_broker(s);
   broadcast(s, s->status_down);
+  fmq_publish_on_link(s);
 }
 
 static void on_mqtt_event(struct fmq_mqtt *m, struct fmq_mqtt_event *ev) {
   struct fmq_session *s = m->data;
   fmq_session_enter(s);
+  uint32_t restoring = s->restoring;
   if (ev->type != FMQ_MQTT_MESSAGE)
     fmq_route_reset(s);
   switch (ev->type) {
@@ -134,6 +138,10 @@ static void on_mqtt_event(struct fmq_mqtt *m, struct fmq_mqtt_event *ev) {
     break;
   case FMQ_MQTT_CONNECT_FAILED:
     fmq_log_warn("broker %s: %s; retrying", s->snapshot->config.broker.url, ev->text);
+    if (s->link == FMQ_LINK_CONNECTING) {
+      s->link = FMQ_LINK_DOWN;
+      fmq_publish_on_link(s);
+    }
     break;
   case FMQ_MQTT_CONNACK:
     s->max_qos = ev->reason;
@@ -151,9 +159,6 @@ static void on_mqtt_event(struct fmq_mqtt *m, struct fmq_mqtt_event *ev) {
   case FMQ_MQTT_UNSUBACK:
     fmq_filters_on_unsuback(s, ev);
     break;
-  case FMQ_MQTT_PUBACK:
-    fmq_publish_on_ack(s, ev);
-    break;
   case FMQ_MQTT_STOPPED:
     fmq_log_info("broker disconnected");
     fmq_mqtt_close(&s->mqtt);
@@ -162,6 +167,37 @@ static void on_mqtt_event(struct fmq_mqtt *m, struct fmq_mqtt_event *ev) {
     break;
   }
   free(ev);
+  /* The last re-subscription answered: what waits may go (outside the
+   * SUBACK's handling, since resumed clients may come back in). */
+  if (restoring != 0 && s->restoring == 0 && s->link == FMQ_LINK_UP)
+    fmq_publish_on_link(s);
+  fmq_session_leave(s);
+}
+
+static void on_publisher_event(struct fmq_publisher *p, const struct fmq_publisher_event *ev) {
+  struct fmq_session *s = p->data;
+  fmq_session_enter(s);
+  switch (ev->type) {
+  case FMQ_PUB_CONNECTED:
+    fmq_log_info("broker connected for publishing: %s", s->snapshot->config.broker.url);
+    s->pub_link = FMQ_LINK_UP;
+    fmq_publish_on_link(s);
+    break;
+  case FMQ_PUB_CONNECT_FAILED:
+  case FMQ_PUB_LOST:
+    if (s->pub_link != FMQ_LINK_DOWN)
+      fmq_log_warn("broker %s (publishing): %s; retrying",
+                   s->snapshot->config.broker.url, ev->cause);
+    s->pub_link = FMQ_LINK_DOWN;
+    fmq_publish_on_link(s);
+    break;
+  case FMQ_PUB_DONE:
+    fmq_publish_on_done(s, ev->done);
+    break;
+  case FMQ_PUB_STOPPED:
+    fmq_publisher_close(p);
+    break;
+  }
   fmq_session_leave(s);
 }
 
@@ -192,6 +228,8 @@ int fmq_session_init(struct fmq_session *s, uv_loop_t *loop, struct fmq_snapshot
   s->next_subid = 1; /* identifier 0 is not allowed */
   s->max_qos = 2;
   TAILQ_INIT(&s->pubs);
+  STAILQ_INIT(&s->queued);
+  TAILQ_INIT(&s->paused);
   LIST_INIT(&s->peers);
   SLIST_INIT(&s->releasing);
   fmq_trie_init(&s->filters);
@@ -201,7 +239,15 @@ int fmq_session_init(struct fmq_session *s, uv_loop_t *loop, struct fmq_snapshot
     fmq_session_close(s);
     return UV_ENOMEM;
   }
-  int rc = fmq_mqtt_init(&s->mqtt, loop, &snapshot->config, on_mqtt_event);
+  /* The publisher first: it makes no handle yet, so a failure after it
+   * only needs fmq_session_close. */
+  int rc = fmq_publisher_init(&s->publisher, loop, &snapshot->config, on_publisher_event);
+  if (rc != 0) {
+    fmq_session_close(s);
+    return rc;
+  }
+  s->publisher.data = s;
+  rc = fmq_mqtt_init(&s->mqtt, loop, &snapshot->config, on_mqtt_event);
   if (rc != 0) {
     fmq_session_close(s);
     return rc;
@@ -211,6 +257,11 @@ int fmq_session_init(struct fmq_session *s, uv_loop_t *loop, struct fmq_snapshot
 }
 
 int fmq_session_connect(struct fmq_session *s) {
+  int rc = fmq_publisher_start(&s->publisher);
+  if (rc != 0) {
+    fmq_log_error("broker: cannot start the publishing thread: %s", uv_strerror(rc));
+    return -1;
+  }
   return fmq_mqtt_connect(&s->mqtt);
 }
 
@@ -218,6 +269,8 @@ void fmq_session_stop(struct fmq_session *s) {
   if (s->stopped)
     return;
   s->stopped = 1;
+  if (fmq_publisher_stop(&s->publisher) != 0)
+    fmq_publisher_close(&s->publisher);
   fmq_mqtt_stop(&s->mqtt);
 }
 
@@ -229,6 +282,7 @@ void fmq_session_close(struct fmq_session *s) {
   free(s->group_subids);
   fmq_filters_close(s);
   fmq_publish_close(s);
+  fmq_publisher_close(&s->publisher);
   fmq_buf_unref(s->status_up);
   fmq_buf_unref(s->status_down);
   fmq_snapshot_unref(s->snapshot);

@@ -5,6 +5,7 @@
 #include "client_proto.h"
 #include "mqtt.h"
 #include "peer.h"
+#include "publisher.h"
 #include "snapshot.h"
 #include "topic.h"
 
@@ -51,12 +52,19 @@ struct fmq_sub {
   uint8_t want_retained;  /* needs a SUBSCRIBE that sends the retained messages */
 };
 
+/* A connection to the broker, as the session sees it. */
+enum fmq_link {
+  FMQ_LINK_CONNECTING = 0,  /* not yet tried: neither up nor known to be down */
+  FMQ_LINK_UP,
+  FMQ_LINK_DOWN             /* an attempt failed or the connection dropped; retrying */
+};
+
 /* A QoS 1/2 publish awaiting the broker's ack. */
 struct fmq_pub {
   uintptr_t token;
   struct fmq_peer *peer;  /* NULL once the client left */
   json_t *id;             /* owned reference, or NULL */
-  int held;               /* made while the broker was down: counts against offline_buffer */
+  int held;               /* waiting for the broker in the gateway: counts against offline_buffer */
   TAILQ_ENTRY(fmq_pub) link;      /* session->pubs */
   LIST_ENTRY(fmq_pub) peer_link;  /* peer->pubs */
 };
@@ -73,7 +81,11 @@ struct fmq_session {
   uint32_t next_marker, batch_marker; /* SUBACK audiences; see route_replay */
   uintptr_t next_pub_token;
   TAILQ_HEAD(, fmq_pub) pubs;         /* in sending order */
-  uint64_t held;                      /* pubs made while down, not yet answered */
+  uint64_t held;                      /* pubs with held set */
+  struct fmq_publisher publisher;     /* the publishing connection */
+  struct fmq_pubmsg_list queued;      /* accepted, not yet handed to it, in order */
+  uint64_t queued_bytes, handed_bytes; /* their cost; handed: not yet back */
+  TAILQ_HEAD(, fmq_peer) paused;      /* clients not read until the window drains */
   struct fmq_filter *last_suback;     /* whose retained replays follow (no identifiers) */
   /* The copies of one MQTT message, arriving back to back: one delivery. */
   struct fmq_mqtt_event *group;       /* the last message event, owned */
@@ -89,7 +101,8 @@ struct fmq_session {
   int depth;                          /* nesting of session work; see fmq_session_leave */
   LIST_HEAD(, fmq_peer) peers;        /* attached, not yet released */
   SLIST_HEAD(, fmq_peer) releasing;   /* peers to release when depth returns to 0 */
-  int up;                             /* the broker connection is up */
+  enum fmq_link link, pub_link;       /* the subscribing and the publishing connection */
+  uint32_t restoring;                 /* re-subscriptions unanswered since the last connect */
   int max_qos;                        /* the broker's Maximum QoS (MQTT 5 CONNACK) */
   int stopped;
   struct fmq_buf *status_up, *status_down;

@@ -20,6 +20,7 @@ struct fmq_filter {
   uint32_t request_serial;
   int request_qos;
   uint32_t request_marker;         /* given to the holders its SUBACK answers */
+  uint8_t restoring;               /* its SUBSCRIBE re-subscribes after a connect */
 };
 
 /* session.c: every entry point and event handler runs between these two;
@@ -48,10 +49,16 @@ void fmq_route_message(struct fmq_session *s, struct fmq_mqtt_event *ev);
 void fmq_route_reset(struct fmq_session *s);
 
 /* publish.c */
-void fmq_publish_on_ack(struct fmq_session *s, const struct fmq_mqtt_event *ev);
-/* c is going: its pending publishes are answered to no one. */
-void fmq_publish_forget_peer(struct fmq_peer *c);
-/* Frees every pending publish. */
+/* The QoS 1/2 publish with token, or NULL. */
+struct fmq_pub *fmq_publish_find(const struct fmq_session *s, uintptr_t token);
+/* Messages back from the publishing connection (done is emptied). */
+void fmq_publish_on_done(struct fmq_session *s, struct fmq_pubmsg_list *done);
+/* A connection changed state, or the subscriptions are restored. */
+void fmq_publish_on_link(struct fmq_session *s);
+/* c is going: its pending publishes are answered to no one, and it is no
+ * longer paused. */
+void fmq_publish_forget_peer(struct fmq_session *s, struct fmq_peer *c);
+/* Frees every queued message and pending publish. */
 void fmq_publish_close(struct fmq_session *s);
 
 #endif

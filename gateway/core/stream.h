@@ -30,7 +30,9 @@ void fmq_flush_close(struct fmq_flush *f);
 
 struct fmq_stream_ops {
   /* A write or the shutdown failed, or a frame could not be queued for
-   * want of memory: the owner closes the stream (fmq_stream_close). */
+   * want of memory: the owner closes the stream (fmq_stream_close). May
+   * run inside fmq_stream_write and fmq_stream_end: the stream can be
+   * closed when they return. */
   void (*failed)(struct fmq_stream *s);
   /* uv_close's callback: nothing refers to the handle any more. */
   void (*closed)(struct fmq_stream *s);
@@ -59,8 +61,9 @@ struct fmq_stream {
 void fmq_stream_init(struct fmq_stream *s, uv_loop_t *loop, struct fmq_flush *flush,
                      const struct fmq_stream_ops *ops, uint64_t id);
 /* Queues b, taking over the caller's reference, to be written at the end of
- * this loop turn. Dropped once the write side is shut down. b NULL or no
- * memory to queue it: logged, then ops->failed. */
+ * this loop turn. Dropped (b NULL too) once the write side is shut down or
+ * the stream closed. Otherwise b NULL or no memory to queue it: logged,
+ * then ops->failed. */
 void fmq_stream_write(struct fmq_stream *s, struct fmq_buf *b);
 /* Shuts the write side down once everything queued is written: the peer
  * reads what it is owed, then FIN. Reading goes on (the owner waits for

@@ -31,7 +31,7 @@ void fmq_timer_init(struct fmq_timer *t, uv_loop_t *loop);
  * At most FMQ_TIMER_MAX_LISTS. */
 void fmq_timer_watch(struct fmq_timer *t, struct fmq_deadline_list *l, fmq_deadline_due_fn due);
 /* (Re)arms d in l (a watched list) at now + l's period and makes sure the
- * timer fires by then. */
+ * timer fires by then. In a list whose period is 0, d ends disarmed. */
 void fmq_timer_arm(struct fmq_timer *t, struct fmq_deadline_list *l, struct fmq_deadline *d);
 /* Closes the handle; the lists are the caller's. */
 void fmq_timer_close(struct fmq_timer *t);

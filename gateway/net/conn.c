@@ -1,10 +1,11 @@
 #include "conn.h"
 
 #include "container.h"
-#include "log.h"
 #include "http_phase.h"
+#include "log.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
@@ -54,6 +55,7 @@ static void conn_free_http(struct fmq_conn *c) {
 
 static void conn_stream_closed(struct fmq_stream *stream) {
   struct fmq_conn *c = fmq_container_of(stream, struct fmq_conn, stream);
+  free(c->kept);
   conn_free_http(c);
   fmq_websocket_close(&c->ws);
   fmq_snapshot_unref(c->snapshot);
@@ -80,7 +82,34 @@ static void conn_ws_closing(struct fmq_websocket *w) {
   conn_set_state(fmq_container_of(w, struct fmq_conn, ws), FMQ_CONN_CLOSING);
 }
 
-static const struct fmq_websocket_ops conn_ws_ops = {.closing = conn_ws_closing};
+static void conn_feed_ws(struct fmq_conn *c, uint8_t *p, size_t len);
+
+/* Backpressure over: what was kept is fed first, then the socket is read
+ * again (unless feeding paused it anew). Inside on_read, on_read itself
+ * goes on. */
+static void conn_ws_resume(struct fmq_websocket *w) {
+  struct fmq_conn *c = fmq_container_of(w, struct fmq_conn, ws);
+  if (c->in_read || fmq_stream_closed(&c->stream))
+    return;
+  uint8_t *kept = c->kept;
+  size_t nkept = c->nkept;
+  c->kept = NULL;
+  c->nkept = 0;
+  c->in_read = 1;
+  if (kept != NULL)
+    conn_feed_ws(c, kept, nkept);
+  c->in_read = 0;
+  free(kept);
+  if (!fmq_websocket_paused(&c->ws) && !fmq_stream_closed(&c->stream)) {
+    if (c->state == FMQ_CONN_OPEN)
+      fmq_timer_arm(&c->server->timer, &c->server->idle_deadlines, &c->deadline);
+    if (uv_read_start((uv_stream_t *)&c->stream.tcp, on_alloc, on_read) != 0)
+      fmq_conn_abort(c);
+  }
+}
+
+static const struct fmq_websocket_ops conn_ws_ops = {.closing = conn_ws_closing,
+                                                     .resume = conn_ws_resume};
 
 void fmq_conn_close(struct fmq_conn *c, uint16_t code, const char *reason) {
   if (c->state == FMQ_CONN_HTTP)
@@ -181,14 +210,47 @@ static size_t conn_read_http(struct fmq_conn *c, const uint8_t *p, size_t len) {
     conn_refuse(c, &answer);
     return used;
   }
+  /* Decoding never lengthens: the target's size holds any query value. */
+  char *topic = malloc(c->http->target_len + 1);
+  if (topic == NULL) {
+    fmq_http_phase_refusal(500, "out of memory", &answer);
+    conn_refuse(c, &answer);
+    return used;
+  }
   conn_set_state(c, FMQ_CONN_OPEN);
   fmq_stream_write(&c->stream,
                    answer.head_len > 0 ? fmq_buf_copy(answer.head, answer.head_len) : NULL);
   fmq_log_debug("conn %llu: upgraded", (unsigned long long)c->stream.id);
   if (c->state == FMQ_CONN_OPEN)
-    fmq_websocket_open(&c->ws, c->http);
+    fmq_websocket_open(&c->ws, c->http, topic);
+  else
+    free(topic);
   conn_free_http(c);
   return used;
+}
+
+/* Feeds p to the WebSocket. Paused, it keeps the rest (a copy: p may be
+ * the loop's read buffer) and stops reading; a paused client is not idle,
+ * it is waiting for the broker. */
+static void conn_feed_ws(struct fmq_conn *c, uint8_t *p, size_t len) {
+  int activity = 0;
+  size_t used = fmq_websocket_feed(&c->ws, p, len, &activity);
+  if (activity && c->state == FMQ_CONN_OPEN)
+    fmq_timer_arm(&c->server->timer, &c->server->idle_deadlines, &c->deadline);
+  if (!fmq_websocket_paused(&c->ws) || fmq_stream_closed(&c->stream))
+    return;
+  uv_read_stop((uv_stream_t *)&c->stream.tcp);
+  if (c->state == FMQ_CONN_OPEN)
+    fmq_deadline_disarm(&c->deadline);
+  if (used < len) {
+    c->kept = malloc(len - used);
+    if (c->kept == NULL) {
+      fmq_websocket_fail(&c->ws, 1011, "internal error");
+      return;
+    }
+    memcpy(c->kept, p + used, len - used);
+    c->nkept = len - used;
+  }
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
@@ -211,8 +273,9 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   }
   if (c->state != FMQ_CONN_OPEN && c->state != FMQ_CONN_CLOSING)
     return;
-  if (fmq_websocket_feed(&c->ws, p, len) && c->state == FMQ_CONN_OPEN)
-    fmq_timer_arm(&c->server->timer, &c->server->idle_deadlines, &c->deadline);
+  c->in_read = 1;
+  conn_feed_ws(c, p, len);
+  c->in_read = 0;
 }
 
 void fmq_conn_deadline_due(struct fmq_deadline *d) {
@@ -226,6 +289,10 @@ void fmq_conn_deadline_due(struct fmq_deadline *d) {
   case FMQ_CONN_OPEN:
     fmq_log_debug("conn %llu: idle timeout", (unsigned long long)c->stream.id);
     fmq_websocket_send_close(&c->ws, 1001, "idle timeout");
+    /* The node must leave the idle list, or the timer would find it due
+     * again at once. */
+    if (c->state == FMQ_CONN_OPEN)
+      fmq_conn_abort(c);
     break;
   case FMQ_CONN_ACCEPTED:
   case FMQ_CONN_CLOSING:

@@ -15,9 +15,10 @@
 
 /* One client connection from accept to free: its socket (stream), its
  * state and deadlines, and what its bytes are by state (the HTTP phase,
- * then the WebSocket). The state changes only in conn_set_state(), which
- * also moves the deadline nodes and keeps the server's count of active
- * (HTTP or OPEN) connections. Closing is staged: CLOSING sends what is owed
+ * then the WebSocket). The state changes only in conn_set_state() (but for
+ * one that fails at accept: closed before it was counted), which also
+ * moves the deadline nodes and keeps the server's count of active (HTTP or
+ * OPEN) connections. Closing is staged: CLOSING sends what is owed
  * (a refusal or a close frame), shuts down the write side and waits,
  * bounded by close_timeout, for the peer; then CLOSED: the connection
  * leaves every list and the stream is closed; the memory is freed only in
@@ -44,6 +45,9 @@ struct fmq_conn {
   struct fmq_websocket ws;                      /* its peer's identity: from admission */
   struct fmq_ip ip;                             /* the peer's address */
   int ip_counted;                               /* counted in server->per_ip */
+  int in_read;                                  /* on_read is running */
+  uint8_t *kept;                                /* owned: input not fed while paused */
+  size_t nkept;
 };
 
 /* Accepts one connection from listener. Returns 0 or a libuv error. When

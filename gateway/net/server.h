@@ -34,7 +34,9 @@ struct fmq_listener {
 struct fmq_server {
   uv_loop_t *loop;
   struct fmq_snapshot *snapshot;         /* one reference: the current configuration */
-  struct fmq_session *session;           /* borrowed; stopped once every client is gone */
+  struct fmq_session *session;           /* borrowed; set before the first accept (each
+                                            connection keeps it); stopped once every
+                                            client is gone */
   struct fmq_listener *listeners;
   size_t nlisteners;
   struct fmq_timer timer;                /* serves the four lists below */

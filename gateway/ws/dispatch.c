@@ -1,12 +1,12 @@
 #include "dispatch.h"
 
 #include "client_proto.h"
-#include "websocket.h"
 #include "error.h"
 #include "log.h"
 #include "session.h"
 #include "template.h"
 #include "topic.h"
+#include "websocket.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -14,7 +14,23 @@ static void websocket_peer_send(struct fmq_peer *p, struct fmq_buf *frame) {
   fmq_websocket_send(fmq_container_of(p, struct fmq_websocket, peer), frame);
 }
 
-static const struct fmq_peer_ops websocket_peer_ops = {.send = websocket_peer_send};
+static void websocket_resume(struct fmq_websocket *w) {
+  if (!fmq_websocket_paused(w))
+    return;
+  w->flags &= ~FMQ_WEBSOCKET_PAUSED;
+  w->ops->resume(w);
+}
+
+static void websocket_peer_pause(struct fmq_peer *p, int paused) {
+  struct fmq_websocket *w = fmq_container_of(p, struct fmq_websocket, peer);
+  if (paused)
+    w->flags |= FMQ_WEBSOCKET_PAUSED;
+  else
+    websocket_resume(w);
+}
+
+static const struct fmq_peer_ops websocket_peer_ops = {.send = websocket_peer_send,
+                                                       .pause = websocket_peer_pause};
 
 void fmq_websocket_init(struct fmq_websocket *w, struct fmq_stream *stream,
                         const struct fmq_websocket_ops *ops, const struct fmq_config *config,
@@ -42,17 +58,12 @@ static int websocket_answering(const struct fmq_websocket *w) {
   return (w->flags & mask) == FMQ_WEBSOCKET_OPEN;
 }
 
-void fmq_websocket_open(struct fmq_websocket *w, const struct fmq_http_request *req) {
+void fmq_websocket_open(struct fmq_websocket *w, const struct fmq_http_request *req,
+                        char *topic) {
   fmq_rate_init(&w->rate, w->config->limits.rate.burst, uv_now(w->stream->tcp.loop));
   w->flags |= FMQ_WEBSOCKET_OPEN;
   fmq_session_attach(w->session, &w->peer);
-  /* Decoding never lengthens: the target's size holds any query value. */
   size_t cap = req->target_len + 1, pos = 0, len;
-  char *topic = malloc(cap);
-  if (topic == NULL) {
-    fmq_websocket_fail(w, 1011, "internal error");
-    return;
-  }
   while (websocket_answering(w) && fmq_http_query_next(req, "topic", &pos, topic, cap, &len) == 1)
     fmq_session_subscribe(w->session, &w->peer, topic, 0, NULL, 0);
   free(topic);
@@ -72,6 +83,8 @@ void fmq_websocket_send_close(struct fmq_websocket *w, uint16_t code, const char
   fmq_websocket_stop(w);
   w->ops->closing(w);
   fmq_stream_write(w->stream, fmq_buf_copy(frame, n));
+  /* The client's close frame must be read, whatever the broker's state. */
+  websocket_resume(w);
 }
 
 void fmq_websocket_fail(struct fmq_websocket *w, uint16_t code, const char *reason) {
@@ -131,10 +144,16 @@ static void websocket_on_event(struct fmq_websocket *w, const struct fmq_ws_even
   }
 }
 
-int fmq_websocket_feed(struct fmq_websocket *w, uint8_t *p, size_t len) {
-  uint64_t activity = w->reader.activity;
+size_t fmq_websocket_feed(struct fmq_websocket *w, uint8_t *p, size_t len, int *activity) {
+  uint64_t before = w->reader.activity;
+  size_t total = len;
   const unsigned reading = FMQ_WEBSOCKET_OPEN | FMQ_WEBSOCKET_INPUT_DONE;
   while (len > 0 && (w->flags & reading) == FMQ_WEBSOCKET_OPEN && !fmq_stream_closed(w->stream)) {
+    if (fmq_websocket_paused(w)) {
+      fmq_ws_reader_done(&w->reader);
+      *activity = w->reader.activity != before;
+      return total - len;
+    }
     size_t used = 0;
     struct fmq_ws_event ev;
     int rc = fmq_ws_reader_feed(&w->reader, p, len, &used, &ev);
@@ -147,5 +166,6 @@ int fmq_websocket_feed(struct fmq_websocket *w, uint8_t *p, size_t len) {
     websocket_on_event(w, &ev);
   }
   fmq_ws_reader_done(&w->reader);
-  return w->reader.activity != activity;
+  *activity = w->reader.activity != before;
+  return total;
 }

@@ -13,7 +13,7 @@
  * unaccepted, by libuv) and fail; the others would sit in the kernel's
  * backlog, and the serving check after the flag is gone would time out too.
  *
- * The size comes from gateway/conn.h as built (support/conn_size.c), so a
+ * The size comes from gateway/net/conn.h as built (support/conn_size.c), so a
  * change to the struct cannot make the test fail some other allocation.
  * Skipped under the sanitizers (FMQT_SANITIZED): their runtime interposes
  * calloc itself and must come first in the library list. */

@@ -81,10 +81,12 @@ static const char *gw_id(void **state) {
 
 /* The number of `packet` packets (SUBSCRIBE, UNSUBSCRIBE, PUBLISH) the
  * broker received from the gateway since mark. */
+/* Publishes come through the gateway's publishing connection, whose client
+ * id is the gateway's plus "-pub". */
 static size_t gateway_packets(void **state, size_t mark, const char *packet) {
   char needle[160];
   snprintf(needle, sizeof needle, "Received %s from %s%s", packet, gw_id(state),
-           strcmp(packet, "PUBLISH") == 0 ? " (" : "\n");
+           strcmp(packet, "PUBLISH") == 0 ? "-pub (" : "\n");
   return fmqt_broker_log_count_since(fmqt_fixture_broker(state), mark, needle);
 }
 

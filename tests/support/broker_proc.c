@@ -69,6 +69,7 @@ static void write_conf(struct fmqt_broker *b, const char *extra_conf) {
                    "listener %u 127.0.0.1\n"
                    "allow_anonymous true\n"
                    "persistence false\n"
+                   "set_tcp_nodelay true\n"
                    "sys_interval 1\n"
                    "log_dest file %s\n"
                    "log_type all\n"

@@ -240,9 +240,12 @@ void fmqt_fixture_start_gateway(struct fmqt_fixture *fx, int wait_connected) {
   }
   fx->env_[envc] = NULL;
   fmqt_gateway_start(&fx->gw, fx->argv_, fx->env_);
-  if (wait_connected) {
+  /* Both connections: the subscribing one and the publishing one. */
+  static const char *const connected[] = {"broker connected: %s",
+                                          "broker connected for publishing: %s"};
+  for (size_t i = 0; wait_connected && i < sizeof connected / sizeof connected[0]; i++) {
     char needle[128];
-    snprintf(needle, sizeof needle, "broker connected: %s", fx->url);
+    snprintf(needle, sizeof needle, connected[i], fx->url);
     if (!fmqt_gateway_wait_log(&fx->gw, needle, CONNECT_TIMEOUT_MS)) {
       fmqt_gateway_print_log(&fx->gw, "no broker connection");
       fmqt_broker_print_log(&fx->broker, 0, "the gateway did not connect");

@@ -14,10 +14,8 @@
 struct fmqt_fake_mqtt fmqt_fake;
 
 void fmqt_fake_reset(void) {
-  for (size_t i = 0; i < fmqt_fake.ncalls; i++) {
+  for (size_t i = 0; i < fmqt_fake.ncalls; i++)
     free(fmqt_fake.calls[i].text);
-    free(fmqt_fake.calls[i].payload);
-  }
   free(fmqt_fake.calls);
   memset(&fmqt_fake, 0, sizeof(fmqt_fake));
 }
@@ -61,7 +59,7 @@ const struct fmqt_mqtt_call *fmqt_fake_last(enum fmqt_mqtt_call_kind kind, const
   return NULL;
 }
 
-/* --- gateway/mqtt.h --- */
+/* --- gateway/broker/mqtt.h --- */
 
 int fmq_mqtt_init(struct fmq_mqtt *m, uv_loop_t *loop, const struct fmq_config *config,
                   fmq_mqtt_event_fn on_event) {
@@ -96,22 +94,6 @@ int fmq_mqtt_unsubscribe(struct fmq_mqtt *m, const char *filter, uintptr_t token
   assert_ptr_equal(m, fmqt_fake.m);
   struct fmqt_mqtt_call *c = call_new(FMQT_CALL_UNSUBSCRIBE, filter, token);
   c->rc = fmqt_fake.unsubscribe_rc;
-  return c->rc;
-}
-
-int fmq_mqtt_publish(struct fmq_mqtt *m, const char *topic, const void *payload, size_t len,
-                     int qos, int retain, uintptr_t token) {
-  assert_ptr_equal(m, fmqt_fake.m);
-  struct fmqt_mqtt_call *c = call_new(FMQT_CALL_PUBLISH, topic, token);
-  c->qos = qos;
-  c->retain = retain;
-  c->len = len;
-  c->payload = malloc(len + 1);
-  assert_non_null(c->payload);
-  if (len > 0)
-    memcpy(c->payload, payload, len);
-  c->payload[len] = '\0';
-  c->rc = fmqt_fake.publish_rc;
   return c->rc;
 }
 
@@ -152,6 +134,13 @@ void fmqt_fake_lost(const char *cause) {
   deliver(ev);
 }
 
+void fmqt_fake_connect_failed(const char *cause) {
+  size_t n = strlen(cause);
+  struct fmq_mqtt_event *ev = event_new(FMQ_MQTT_CONNECT_FAILED, n + 1);
+  memcpy(ev->text, cause, n + 1);
+  deliver(ev);
+}
+
 void fmqt_fake_connack(int max_qos) {
   struct fmq_mqtt_event *ev = event_new(FMQ_MQTT_CONNACK, 0);
   ev->reason = max_qos;
@@ -172,7 +161,6 @@ void fmqt_fake_answer_last(enum fmqt_mqtt_call_kind kind, const char *text,
   static const enum fmq_mqtt_event_type answers[] = {
       [FMQT_CALL_SUBSCRIBE] = FMQ_MQTT_SUBACK,
       [FMQT_CALL_UNSUBSCRIBE] = FMQ_MQTT_UNSUBACK,
-      [FMQT_CALL_PUBLISH] = FMQ_MQTT_PUBACK,
   };
   fmqt_fake_answer(answers[kind], fmqt_fake_last(kind, text)->token, outcome, reason);
 }

@@ -87,6 +87,7 @@ static void assert_config_equal(const struct fmq_config *a, const struct fmq_con
   assert_int_equal(a->broker.reconnect.min, b->broker.reconnect.min);
   assert_int_equal(a->broker.reconnect.max, b->broker.reconnect.max);
   assert_int_equal(a->broker.offline_buffer, b->broker.offline_buffer);
+  assert_int_equal(a->broker.publish_window, b->broker.publish_window);
   assert_int_equal(a->broker.max_topic_levels, b->broker.max_topic_levels);
   assert_string_equal(a->broker.tls.ca, b->broker.tls.ca);
   assert_string_equal(a->broker.tls.cert, b->broker.tls.cert);
@@ -145,6 +146,7 @@ static void assert_defaults(const struct fmq_config *c) {
   assert_int_equal(c->broker.reconnect.min, 1000);
   assert_int_equal(c->broker.reconnect.max, 30000);
   assert_int_equal(c->broker.offline_buffer, 1000);
+  assert_int_equal(c->broker.publish_window, 1024 * 1024);
   assert_int_equal(c->broker.max_topic_levels, 200);
   assert_string_equal(c->broker.tls.ca, "");
   assert_string_equal(c->broker.tls.cert, "");
@@ -562,6 +564,7 @@ static void set_all_non_default(struct fmq_config *c) {
       {"broker.reconnect.min", "3s"},
       {"broker.reconnect.max", "4s"},
       {"broker.offline_buffer", "7"},
+      {"broker.publish_window", "8KiB"},
       {"broker.max_topic_levels", "7"},
       {"broker.tls.ca", "ca.pem"},
       {"broker.tls.cert", "cert.pem"},
