@@ -457,7 +457,7 @@ void fmq_filters_resubscribe(struct fmq_session *s) {
     if (s->by_subid[i] != NULL)
       filter_update(s, s->by_subid[i]);
     struct fmq_filter *f = s->by_subid[i];
-    if (f != NULL && f->request == FILTER_SUBSCRIBING) {
+    if (f != NULL && f->request == FILTER_SUBSCRIBING && !f->restoring) {
       f->restoring = 1;
       s->restoring++;
     }

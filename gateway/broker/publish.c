@@ -34,7 +34,8 @@ static int window_full(const struct fmq_session *s) {
 /* --- backpressure --- */
 
 static void pause_peer(struct fmq_session *s, struct fmq_peer *c) {
-  if (c->paused || c->ops->pause == NULL)
+  /* A client going (its release is queued) must read its close frame. */
+  if (c->paused || c->release_queued || c->ops->pause == NULL)
     return;
   c->paused = 1;
   TAILQ_INSERT_TAIL(&s->paused, c, paused_link);
@@ -65,8 +66,11 @@ void fmq_publish_forget_peer(struct fmq_session *s, struct fmq_peer *c) {
     LIST_REMOVE(p, peer_link);
     p->peer = NULL;
   }
-  if (c->paused)
+  /* Paused and going: it reads again, for its close frame. */
+  if (c->paused) {
     unpause(s, c);
+    c->ops->pause(c, 0);
+  }
 }
 
 /* --- publishing --- */
@@ -104,7 +108,7 @@ static void pump(struct fmq_session *s) {
     STAILQ_REMOVE_HEAD(&s->queued, link);
     s->queued_bytes -= m->cost;
     s->handed_bytes += m->cost;
-    if (m->qos > 0) {
+    if (m->qos > 0 && s->held > 0) {
       struct fmq_pub *p = fmq_publish_find(s, m->token);
       if (p != NULL && p->held) {
         p->held = 0;
@@ -206,6 +210,11 @@ static void publish_answer(struct fmq_session *s, struct fmq_pub *p,
   pub_free(s, p);
 }
 
+/* A message that went out on this many connections, each dropped before
+ * the broker's ack, is given up: the broker is likely dropping the
+ * connection because of it (a limit the gateway does not know). */
+#define FMQ_PUBLISH_MAX_ATTEMPTS 3
+
 /* Messages back from the publishing connection, in handing order. A QoS
  * 1/2 message not sent (the connection dropped before the broker's ack)
  * goes back to the front of the queue, in order, to be sent again once the
@@ -217,6 +226,17 @@ void fmq_publish_on_done(struct fmq_session *s, struct fmq_pubmsg_list *done) {
     STAILQ_REMOVE_HEAD(done, link);
     s->handed_bytes -= m->cost;
     struct fmq_pub *p = m->qos > 0 ? fmq_publish_find(s, m->token) : NULL;
+    if (p != NULL && m->outcome == FMQ_MQTT_NOT_SENT &&
+        (m->attempts += m->written) >= FMQ_PUBLISH_MAX_ATTEMPTS) {
+      fmq_log_warn("publish to %s: the broker connection dropped %d times with it in flight; "
+                   "given up", fmq_pubmsg_topic(m), FMQ_PUBLISH_MAX_ATTEMPTS);
+      if (p->peer != NULL)
+        fmq_peer_send_error(p->peer, FMQ_CE_UNAVAILABLE,
+                            "the broker dropped the connection on this message", p->id);
+      pub_free(s, p);
+      free(m);
+      continue;
+    }
     if (p != NULL && m->outcome == FMQ_MQTT_NOT_SENT) {
       if (!p->held) {
         p->held = 1;

@@ -26,11 +26,11 @@
 struct publisher_event {
   struct fmq_evq_node node;
   enum fmq_publisher_event_type type;
-  int max_qos;
+  uint32_t epoch;
   char cause[];
 };
 
-static void post(struct fmq_publisher *p, enum fmq_publisher_event_type type, int max_qos,
+static void post(struct fmq_publisher *p, enum fmq_publisher_event_type type, uint32_t epoch,
                  const char *cause) {
   size_t n = cause != NULL ? strlen(cause) : 0;
   struct publisher_event *e = malloc(sizeof(*e) + n + 1);
@@ -40,7 +40,7 @@ static void post(struct fmq_publisher *p, enum fmq_publisher_event_type type, in
     abort();
   }
   e->type = type;
-  e->max_qos = max_qos;
+  e->epoch = epoch;
   memcpy(e->cause, cause != NULL ? cause : "", n + 1);
   fmq_evq_post(&p->events, &e->node);
 }
@@ -262,12 +262,24 @@ static int thread_write(struct fmq_publisher *p, struct fmq_pubmsg_list *batch,
                         struct fmq_pubmsg_list *done) {
   struct fmq_pubmsg *m;
   for (int n = 0; n < FMQ_PUB_ROUND && (m = STAILQ_FIRST(batch)) != NULL; n++) {
+    /* Handed before the owner knew of this connection: while it thought
+     * the previous one was up. Sent now, it could overtake the messages
+     * that connection gave back; it goes back too, to be handed again in
+     * order. */
+    if (m->epoch != p->epoch) {
+      STAILQ_REMOVE_HEAD(batch, link);
+      m->outcome = FMQ_MQTT_NOT_SENT;
+      STAILQ_INSERT_TAIL(done, m, link);
+      continue;
+    }
     if (m->qos > 0 && p->ninflight >= p->qos_window)
       return 0;
     MQTTClient_message msg = MQTTClient_message_initializer;
     msg.payload = m->payload;
     msg.payloadlen = (int)m->len;
-    msg.qos = m->qos;
+    /* A broker disconnects a client that publishes above its Maximum QoS;
+     * this connection's CONNACK is the one that counts. */
+    msg.qos = m->qos < p->max_qos ? m->qos : p->max_qos;
     msg.retained = m->retain;
     MQTTClient_deliveryToken token = 0;
     int rc;
@@ -286,6 +298,7 @@ static int thread_write(struct fmq_publisher *p, struct fmq_pubmsg_list *batch,
       STAILQ_INSERT_TAIL(done, m, link);
     } else {
       m->msgid = token;
+      m->written = 1;
       STAILQ_INSERT_TAIL(&p->inflight, m, link);
       p->ninflight++;
     }
@@ -315,8 +328,10 @@ static void *thread_main(void *arg) {
         continue;
       }
       p->connected = 1;
+      p->max_qos = max_qos;
+      p->epoch++;
       backoff = c->broker.reconnect.min;
-      post(p, FMQ_PUB_CONNECTED, max_qos, NULL);
+      post(p, FMQ_PUB_CONNECTED, p->epoch, NULL);
     }
     take_answers(p, &done);
     if (p->lost) {
@@ -380,7 +395,9 @@ static void on_event(struct fmq_evq *q, struct fmq_evq_node *node) {
     pthread_join(p->thread, NULL);
     p->started = 0;
   }
-  struct fmq_publisher_event ev = {.type = e->type, .max_qos = e->max_qos, .cause = e->cause};
+  if (e->type == FMQ_PUB_CONNECTED)
+    p->loop_epoch = e->epoch;
+  struct fmq_publisher_event ev = {.type = e->type, .cause = e->cause};
   p->on_event(p, &ev);
   free(e);
 }
@@ -466,6 +483,8 @@ int fmq_publisher_start(struct fmq_publisher *p) {
 }
 
 void fmq_publisher_send(struct fmq_publisher *p, struct fmq_pubmsg *m) {
+  m->epoch = p->loop_epoch;
+  m->written = 0;
   STAILQ_INSERT_TAIL(&p->outbox, m, link);
   uv_check_start(&p->handoff, on_handoff);
 }

@@ -21,8 +21,10 @@
  * or not sent because the connection dropped. Paho's receive thread
  * (MQTTClient starts it because callbacks are set) reads the acks and keeps
  * the connection alive. The thread keeps QoS 1/2 messages in flight below
- * the broker's Receive Maximum, so that Paho never blocks a publish (it
- * would wait in steps of 100 ms), and reconnects by itself with the
+ * the broker's Receive Maximum, so that Paho does not block a publish for
+ * that (it would wait in steps of 100 ms; it still does while a large
+ * packet is only partly written), caps the QoS at this connection's
+ * Maximum QoS, and reconnects by itself with the
  * broker.reconnect backoff. Same credentials as the session's connection;
  * the client id is the session's plus "-pub". */
 
@@ -33,7 +35,10 @@ struct fmq_pubmsg {
   enum fmq_mqtt_outcome outcome;   /* set by the thread when it comes back */
   int reason;                      /* MQTT 5 reason code of a refusal */
   int msgid;                       /* thread: Paho's delivery token while in flight */
+  uint32_t epoch;                  /* the connection it was handed for (see publisher.c) */
   uint8_t qos, retain;
+  uint8_t written;                 /* thread: it went out on a connection that then dropped */
+  uint8_t attempts;                /* the owner's: connections it went out on */
   size_t len;
   uint8_t *payload;                /* into data */
   char data[];                     /* topic, NUL, payload */
@@ -48,7 +53,7 @@ struct fmq_pubmsg *fmq_pubmsg_new(const char *topic, const void *payload, size_t
 static inline const char *fmq_pubmsg_topic(const struct fmq_pubmsg *m) { return m->data; }
 
 enum fmq_publisher_event_type {
-  FMQ_PUB_CONNECTED,      /* each time the connection is up; receive_max and max_qos set */
+  FMQ_PUB_CONNECTED,      /* each time the connection is up */
   FMQ_PUB_CONNECT_FAILED, /* an attempt failed; the thread retries after the backoff */
   FMQ_PUB_LOST,           /* the connection dropped; the thread reconnects */
   FMQ_PUB_DONE,           /* messages come back (done is the list) */
@@ -60,7 +65,6 @@ struct fmq_publisher;
 struct fmq_publisher_event {
   enum fmq_publisher_event_type type;
   struct fmq_pubmsg_list *done;    /* DONE: in handing order; the handler takes them */
-  int max_qos;                     /* CONNECTED: the broker's Maximum QoS */
   const char *cause;               /* CONNECT_FAILED, LOST */
 };
 
@@ -76,6 +80,7 @@ struct fmq_publisher {
   uv_loop_t *loop;
   struct fmq_pubmsg_list outbox;   /* handed over at the end of the loop turn */
   uv_check_t handoff;
+  uint32_t loop_epoch;             /* the latest CONNECTED handed to the owner */
   int handles, started, stopping, closed;
   /* set at init, read by the thread */
   const struct fmq_config *config; /* borrowed */
@@ -99,6 +104,8 @@ struct fmq_publisher {
   struct fmq_pubmsg_list inflight; /* QoS 1/2 written, not answered */
   size_t ninflight;
   size_t qos_window;               /* QoS 1/2 allowed in flight on this connection */
+  int max_qos;                     /* the broker's Maximum QoS (MQTT 5 CONNACK) */
+  uint32_t epoch;                  /* connections made so far */
   int connected;
 };
 

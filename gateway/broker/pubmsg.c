@@ -22,6 +22,9 @@ struct fmq_pubmsg *fmq_pubmsg_new(const char *topic, const void *payload, size_t
   m->outcome = FMQ_MQTT_NOT_SENT;
   m->reason = 0;
   m->msgid = 0;
+  m->epoch = 0;
+  m->written = 0;
+  m->attempts = 0;
   m->qos = (uint8_t)qos;
   m->retain = (uint8_t)retain;
   return m;

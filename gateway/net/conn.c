@@ -239,18 +239,19 @@ static void conn_feed_ws(struct fmq_conn *c, uint8_t *p, size_t len) {
     fmq_timer_arm(&c->server->timer, &c->server->idle_deadlines, &c->deadline);
   if (!fmq_websocket_paused(&c->ws) || fmq_stream_closed(&c->stream))
     return;
-  uv_read_stop((uv_stream_t *)&c->stream.tcp);
-  if (c->state == FMQ_CONN_OPEN)
-    fmq_deadline_disarm(&c->deadline);
   if (used < len) {
     c->kept = malloc(len - used);
     if (c->kept == NULL) {
+      /* Failing resumes reading, for the close frame. */
       fmq_websocket_fail(&c->ws, 1011, "internal error");
       return;
     }
     memcpy(c->kept, p + used, len - used);
     c->nkept = len - used;
   }
+  uv_read_stop((uv_stream_t *)&c->stream.tcp);
+  if (c->state == FMQ_CONN_OPEN)
+    fmq_deadline_disarm(&c->deadline);
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {

@@ -154,9 +154,9 @@ static void deliver(const struct fmq_publisher_event *ev) {
   p->on_event(p, ev);
 }
 
-void fmqt_pub_connected(int max_qos) {
+void fmqt_pub_connected(void) {
   assert_false(fmqt_pub.p != NULL && fmqt_pub.p->stopping);
-  deliver(&(struct fmq_publisher_event){.type = FMQ_PUB_CONNECTED, .max_qos = max_qos});
+  deliver(&(struct fmq_publisher_event){.type = FMQ_PUB_CONNECTED});
 }
 
 void fmqt_pub_connect_failed(const char *cause) {

@@ -56,7 +56,7 @@ const struct fmqt_pub_send *fmqt_pub_last(const char *topic);
 struct fmq_pubmsg *fmqt_pub_held_at(size_t i);
 
 /* Events, handed to the owner's handler at once. */
-void fmqt_pub_connected(int max_qos);
+void fmqt_pub_connected(void);
 void fmqt_pub_connect_failed(const char *cause);
 /* Only the LOST event: what the fake holds stays until given back (the real
  * thread gives it back, not sent, in a DONE just before). */

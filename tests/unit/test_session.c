@@ -129,8 +129,9 @@ static void peer_send(struct fmq_peer *pp, struct fmq_buf *frame) {
 
 static void peer_pause(struct fmq_peer *pp, int paused) {
   struct fake_peer *p = fmq_container_of(pp, struct fake_peer, peer);
-  /* Released, it is not paused or resumed any more. */
-  assert_false(p->going);
+  /* Released, it is not paused any more; one paused when it goes is
+   * resumed then, to read its close frame. */
+  assert_false(p->going && paused);
   assert_true(npause_log < sizeof(pause_log) / sizeof(pause_log[0]));
   pause_log[npause_log].peer = p;
   pause_log[npause_log++].paused = paused;
@@ -321,7 +322,7 @@ static void fx_mappings(struct fixture *fx, const struct mapping_spec *spec, siz
  * one. */
 static void fx_up(void) {
   fmqt_fake_connected();
-  fmqt_pub_connected(2);
+  fmqt_pub_connected();
 }
 
 /* Creates the session and starts connecting (both connections CONNECTING:
@@ -1371,7 +1372,7 @@ static void test_publish_while_down(void **state) {
   check_window(&fx);
 
   /* The publishing connection alone is not enough. */
-  fmqt_pub_connected(2);
+  fmqt_pub_connected();
   expect_nothing_handed();
   fmqt_fake_connected();
   expect_status(a, "up");
@@ -1412,7 +1413,7 @@ static void test_publish_while_down(void **state) {
   fmqt_fake_connected();
   expect_status(a, "up");
   expect_nothing_handed();
-  fmqt_pub_connected(2);
+  fmqt_pub_connected();
   expect_handed("t", "h2", 2);
   for (int i = 0; i < 4; i++)
     expect_handed("t", "u", 1);
@@ -1491,7 +1492,8 @@ static void publish_big_r(struct fake_peer *p) {
  * paused, once (what it had read still comes in); so is every client that
  * publishes while it is full (not one without a pause operation). Once the
  * messages given back bring it under half, the paused clients are resumed,
- * oldest first, each once; a client released while paused is not. A
+ * oldest first, each once; a client released while paused is resumed as
+ * it goes, and not again. A
  * client resumed may publish at once and fill the window again: it is
  * paused again (now the newest) and those behind it wait. */
 static void test_publish_backpressure(void **state) {
@@ -1534,8 +1536,10 @@ static void test_publish_backpressure(void **state) {
   assert_int_equal(fx.s.queued_bytes, 4 * BIG_COST);
   check_window(&fx);
 
-  /* c goes while paused; its message still goes (it was accepted). */
+  /* c goes while paused: it reads again (for its close frame), and its
+   * message still goes (it was accepted). */
   peer_go(c);
+  expect_pause(c, 0);
   fx_free_peer(&fx, c);
   expect_no_pause();
 
@@ -1641,7 +1645,7 @@ static void test_publish_startup(void **state) {
     check_window(&fx);
 
     if (order == 0) {
-      fmqt_pub_connected(2);
+      fmqt_pub_connected();
       expect_nothing_handed();
       fmqt_fake_connected();
       expect_status(a, "up");
@@ -1656,7 +1660,7 @@ static void test_publish_startup(void **state) {
       grant("s/#", 0);
       expect_subscribed(a, "s/#", 0, "s0");
       expect_nothing_handed();
-      fmqt_pub_connected(2);
+      fmqt_pub_connected();
     }
     expect_handed("t", "z1", 0);
     expect_handed("t", "o1", 1);
@@ -1826,7 +1830,7 @@ static void test_publish_not_sent_requeue(void **state) {
     publish(a, BIG_TOPIC, big("A5"), 1, 0, "A5");
     expect_no_pause();
     expect_nothing_handed();
-    fmqt_pub_connected(2);
+    fmqt_pub_connected();
     if (order == 0) {
       expect_nothing_handed();
       fmqt_pub_done_all(FMQ_MQTT_DONE, 0);
@@ -1934,7 +1938,7 @@ static void test_publish_broker_away(void **state) {
 
     switch (cause) {
     case 0:
-      fmqt_pub_connected(2);
+      fmqt_pub_connected();
       expect_nothing_handed();
       fmqt_fake_connected();
       expect_status(a, "up");
@@ -1943,14 +1947,14 @@ static void test_publish_broker_away(void **state) {
       fmqt_fake_connected();
       expect_status(a, "up");
       expect_nothing_handed();
-      fmqt_pub_connected(2);
+      fmqt_pub_connected();
       break;
     case 2:
       fmqt_fake_connected();
       expect_status(a, "up");
       break;
     default:
-      fmqt_pub_connected(2);
+      fmqt_pub_connected();
       break;
     }
     if (cause >= 2) {
@@ -1973,6 +1977,34 @@ static void test_publish_broker_away(void **state) {
 /* Each client's messages are handed in the order it sent them, whatever
  * their QoS, whether they go at once or wait for room, and whatever the
  * order the publisher gives earlier ones back in. */
+/* A QoS 1 message that went out on three connections, each dropped
+ * before the broker's ack, is given up (the broker is likely dropping the
+ * connection because of it): unavailable, and nothing more is handed.
+ * Messages given back without going out (written unset) do not count. */
+static void test_publish_given_up_after_attempts(void **state) {
+  (void)state;
+  struct fixture fx;
+  fx_init(&fx);
+  fx_start(&fx, 1);
+  struct fake_peer *a = fx_peer(&fx, "a");
+  publish(a, "t/x", "m", 1, 0, "x");
+  expect_handed("t/x", "m", 1);
+  fmqt_pub_done_all(FMQ_MQTT_NOT_SENT, 0);
+  expect_handed("t/x", "m", 1);
+  for (int attempt = 1; attempt <= 3; attempt++) {
+    fmqt_pub_held_at(0)->written = 1;
+    fmqt_pub_done_all(FMQ_MQTT_NOT_SENT, 0);
+    fmqt_pub_lost("gone");
+    fmqt_pub_connected();
+    if (attempt < 3)
+      expect_handed("t/x", "m", 1);
+  }
+  expect_error(a, "unavailable", "x");
+  expect_nothing_handed();
+  expect_all_done(&fx);
+  fx_end(&fx);
+}
+
 static void test_publish_order_across_qos(void **state) {
   (void)state;
   struct fixture fx;
@@ -2471,6 +2503,7 @@ int main(void) {
       cmocka_unit_test(test_publish_not_sent_requeue),
       cmocka_unit_test(test_publish_broker_away),
       cmocka_unit_test(test_publish_order_across_qos),
+      cmocka_unit_test(test_publish_given_up_after_attempts),
       cmocka_unit_test(test_publish_pending_at_stop),
       cmocka_unit_test(test_publisher_init_and_start_fail),
       cmocka_unit_test(test_outage_resubscribes),
