@@ -1977,6 +1977,31 @@ static void test_publish_broker_away(void **state) {
 /* Each client's messages are handed in the order it sent them, whatever
  * their QoS, whether they go at once or wait for room, and whatever the
  * order the publisher gives earlier ones back in. */
+/* A client whose publish fills the window but which is going (its
+ * puback overflowed its transport, which released it) is not paused: it
+ * must read its close frame. The fake peer fails the test on a pause after
+ * its release. */
+static void test_publish_going_client_not_paused(void **state) {
+  (void)state;
+  struct fixture fx;
+  fx_init(&fx);
+  fx.config.broker.publish_window = WINDOW;
+  fx_start(&fx, 1);
+  struct fake_peer *a = fx_peer(&fx, "a");
+  for (int i = 0; i < 3; i++)
+    publish(a, BIG_TOPIC, big("a"), 1, 0, NULL);
+  expect_no_pause();
+  a->release_at = a->nframes + 1;
+  a->victims[a->nvictims++] = a;
+  publish(a, BIG_TOPIC, big("a4"), 0, 0, "a4");
+  assert_false(a->peer.attached);
+  expect_no_pause();
+  fx_free_peer(&fx, a);
+  fmqt_pub_done_all(FMQ_MQTT_DONE, 0);
+  expect_all_done(&fx);
+  fx_end(&fx);
+}
+
 /* A QoS 1 message that went out on three connections, each dropped
  * before the broker's ack, is given up (the broker is likely dropping the
  * connection because of it): unavailable, and nothing more is handed.
@@ -2504,6 +2529,7 @@ int main(void) {
       cmocka_unit_test(test_publish_broker_away),
       cmocka_unit_test(test_publish_order_across_qos),
       cmocka_unit_test(test_publish_given_up_after_attempts),
+      cmocka_unit_test(test_publish_going_client_not_paused),
       cmocka_unit_test(test_publish_pending_at_stop),
       cmocka_unit_test(test_publisher_init_and_start_fail),
       cmocka_unit_test(test_outage_resubscribes),
