@@ -368,10 +368,6 @@ int fmq_mqtt_init(struct fmq_mqtt *m, uv_loop_t *loop, const struct fmq_config *
   return 0;
 }
 
-static int seconds_up(uint64_t ms) {
-  return (int)((ms + 999) / 1000);
-}
-
 int fmq_mqtt_connect(struct fmq_mqtt *m) {
   const struct fmq_config *c = m->config;
   MQTTAsync_connectOptions o = MQTTAsync_connectOptions_initializer;
@@ -388,10 +384,10 @@ int fmq_mqtt_connect(struct fmq_mqtt *m) {
   /* Every filter is subscribed again after each connect: a broker that
    * restarted has forgotten any session anyway. */
   o.MQTTVersion = m->version;
-  o.keepAliveInterval = seconds_up(c->broker.keepalive);
+  o.keepAliveInterval = fmq_mqtt_seconds(c->broker.keepalive);
   o.automaticReconnect = 1;
-  o.minRetryInterval = seconds_up(c->broker.reconnect.min);
-  o.maxRetryInterval = seconds_up(c->broker.reconnect.max);
+  o.minRetryInterval = fmq_mqtt_seconds(c->broker.reconnect.min);
+  o.maxRetryInterval = fmq_mqtt_seconds(c->broker.reconnect.max);
   o.context = m;
   if (c->broker.username[0] != '\0')
     o.username = c->broker.username;

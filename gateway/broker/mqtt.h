@@ -83,6 +83,10 @@ struct fmq_mqtt {
 /* broker.client_id's pattern expanded ("%h" host name, "%p" process id,
  * "%%" a percent sign), then suffix; NULL when out of memory. Free it. */
 char *fmq_mqtt_client_id(const char *pattern, const char *suffix);
+/* ms as the whole seconds Paho's options take, rounded up. */
+static inline int fmq_mqtt_seconds(uint64_t ms) {
+  return (int)((ms + 999) / 1000);
+}
 /* url as Paho spells it (mqtt:// is tcp://); NULL when out of memory. */
 char *fmq_mqtt_paho_url(const char *url);
 

@@ -85,8 +85,7 @@ static void pub_free(struct fmq_session *s, struct fmq_pub *p) {
   free(p);
 }
 
-static void send_publish_error(struct fmq_session *s, struct fmq_peer *c, int rc,
-                               const json_t *id) {
+static void send_publish_error(struct fmq_peer *c, int rc, const json_t *id) {
   if (rc == UV_ENOBUFS)
     fmq_peer_send_error(c, FMQ_CE_UNAVAILABLE,
                         "the broker is unreachable and the offline buffer is full", id);
@@ -94,7 +93,6 @@ static void send_publish_error(struct fmq_session *s, struct fmq_peer *c, int rc
     fmq_peer_send_error(c, FMQ_CE_UNAVAILABLE, "the broker is unreachable", id);
   else
     fmq_peer_send_error(c, FMQ_CE_INTERNAL, "out of memory", id);
-  (void)s;
 }
 
 /* Hands queued messages to the publishing connection while the window has
@@ -128,7 +126,7 @@ static void session_publish(struct fmq_session *s, struct fmq_peer *c,
   int qos = msg->qos > s->max_qos ? s->max_qos : msg->qos;
   if (qos == 0 && broker_away(s)) {
     /* At most once: a QoS 0 message is not held for a broker that is away. */
-    send_publish_error(s, c, UV_ENOTCONN, msg->id);
+    send_publish_error(c, UV_ENOTCONN, msg->id);
     return;
   }
   /* Held (offline_buffer) only while the broker is known to be away; while
@@ -136,12 +134,12 @@ static void session_publish(struct fmq_session *s, struct fmq_peer *c,
    * backpressure: the start-up never refuses one. */
   int held = qos > 0 && broker_away(s);
   if (held && s->held >= config->broker.offline_buffer) {
-    send_publish_error(s, c, config->broker.offline_buffer ? UV_ENOBUFS : UV_ENOTCONN, msg->id);
+    send_publish_error(c, config->broker.offline_buffer ? UV_ENOBUFS : UV_ENOTCONN, msg->id);
     return;
   }
   struct fmq_pub *p = NULL;
   if (qos > 0 && (p = calloc(1, sizeof(*p))) == NULL) {
-    send_publish_error(s, c, UV_ENOMEM, msg->id);
+    send_publish_error(c, UV_ENOMEM, msg->id);
     return;
   }
   uintptr_t token = p != NULL ? ++s->next_pub_token : 0;
@@ -149,7 +147,7 @@ static void session_publish(struct fmq_session *s, struct fmq_peer *c,
       fmq_pubmsg_new(msg->topic, msg->payload, msg->payload_len, qos, msg->retain, token);
   if (m == NULL) {
     free(p);
-    send_publish_error(s, c, UV_ENOMEM, msg->id);
+    send_publish_error(c, UV_ENOMEM, msg->id);
     return;
   }
   if (p != NULL) {

@@ -156,10 +156,6 @@ static void nodelay_paho_sockets(void) {
   closedir(d);
 }
 
-static int seconds_up(uint64_t ms) {
-  return (int)((ms + 999) / 1000);
-}
-
 /* Returns 0, or -1 with the reason in cause. */
 static int thread_connect(struct fmq_publisher *p, int *max_qos, char *cause, size_t cap) {
   const struct fmq_config *c = p->config;
@@ -172,7 +168,7 @@ static int thread_connect(struct fmq_publisher *p, int *max_qos, char *cause, si
     o.cleansession = 1;
   }
   o.MQTTVersion = p->version;
-  o.keepAliveInterval = seconds_up(c->broker.keepalive);
+  o.keepAliveInterval = fmq_mqtt_seconds(c->broker.keepalive);
   o.connectTimeout = FMQ_PUB_CONNECT_TIMEOUT_S;
   /* reliable = 1 would allow one message in flight; the thread keeps its
    * own window (qos_window), below this. */

@@ -236,14 +236,6 @@ static const struct fmqb_mqtt_ops sub_ops = {sub_up, sub_suback, sub_publish, NU
 
 /* --- the run --- */
 
-static uint64_t unique_rx(const struct fanin *f) {
-  uint64_t u = 0;
-  for (uint32_t i = 0; i < f->n; i++) {
-    u += f->seq[i].unique;
-  }
-  return u;
-}
-
 static void on_tick(uv_timer_t *t) {
   struct fanin *f = t->data;
   uint64_t now = fmqb_now_ns();
@@ -285,7 +277,7 @@ static void on_tick(uv_timer_t *t) {
     answered += f->answered[i];
   }
   int acks_done = f->o->qos == 0 || answered >= (uint64_t)f->n * f->k;
-  if ((unique_rx(f) >= (uint64_t)f->n * f->k && acks_done) ||
+  if ((fmqb_seq_unique_total(f->seq, f->n) >= (uint64_t)f->n * f->k && acks_done) ||
       fmqb_secs(now - f->progress_ns) > f->o->drain) {
     finish(f);
   }

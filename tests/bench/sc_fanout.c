@@ -190,14 +190,6 @@ static uint64_t expected(const struct fanout *f) {
   return (uint64_t)(f->n - f->nslow) * f->o->messages;
 }
 
-static uint64_t unique_rx(const struct fanout *f) {
-  uint64_t u = 0;
-  for (uint32_t i = 0; i < f->n; i++) {
-    u += f->seq[i].unique;
-  }
-  return u;
-}
-
 static void on_tick(uv_timer_t *t) {
   struct fanout *f = t->data;
   uint64_t now = fmqb_now_ns();
@@ -225,7 +217,7 @@ static void on_tick(uv_timer_t *t) {
     f->progress_ns = now;
   }
   if (f->phase == DRAINING &&
-      (unique_rx(f) >= expected(f) || fmqb_secs(now - f->progress_ns) > f->o->drain)) {
+      (fmqb_seq_unique_total(f->seq, f->n) >= expected(f) || fmqb_secs(now - f->progress_ns) > f->o->drain)) {
     finish(f);
   } else if (f->phase == SLOW_DRAIN &&
              (f->slow_closed == f->nslow || fmqb_secs(now - f->progress_ns) > 1.0)) {

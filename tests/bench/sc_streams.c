@@ -173,14 +173,6 @@ static void pub_closed(struct fmqb_pub *p) {
   }
 }
 
-static uint64_t unique_rx(const struct streams *s) {
-  uint64_t u = 0;
-  for (uint32_t i = 0; i < s->t; i++) {
-    u += s->seq[i].unique;
-  }
-  return u;
-}
-
 static void on_tick(uv_timer_t *t) {
   struct streams *s = t->data;
   uint64_t now = fmqb_now_ns();
@@ -210,7 +202,7 @@ static void on_tick(uv_timer_t *t) {
     s->progress_rx = s->rx;
     s->progress_ns = now;
   }
-  if (s->phase == DRAINING && (unique_rx(s) >= (uint64_t)s->t * s->o->messages ||
+  if (s->phase == DRAINING && (fmqb_seq_unique_total(s->seq, s->t) >= (uint64_t)s->t * s->o->messages ||
                                fmqb_secs(now - s->progress_ns) > s->o->drain)) {
     finish(s);
   }

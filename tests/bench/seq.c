@@ -32,3 +32,10 @@ int fmqb_seq_mark(struct fmqb_seq *s, uint32_t seq) {
   s->unique++;
   return 1;
 }
+
+uint64_t fmqb_seq_unique_total(const struct fmqb_seq *seqs, uint32_t n) {
+  uint64_t u = 0;
+  for (uint32_t i = 0; i < n; i++)
+    u += seqs[i].unique;
+  return u;
+}

@@ -22,5 +22,7 @@ int fmqb_seq_mark(struct fmqb_seq *s, uint32_t seq);
 static inline uint32_t fmqb_seq_lost(const struct fmqb_seq *s) {
   return s->expected - s->unique;
 }
+/* The distinct numbers received over the n streams of seqs. */
+uint64_t fmqb_seq_unique_total(const struct fmqb_seq *seqs, uint32_t n);
 
 #endif
